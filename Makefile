@@ -1,0 +1,26 @@
+# The two commands a person needs: `make demo` (the main job) and `make test`.
+# Each creates or updates the local virtual environment from requirements.txt first.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# Public datasets are fetched from their real URLs unless a local mirror is named;
+# CI and the tests use the copy in ../shared/data.
+export SIGNREC_DATA_MIRROR ?= $(abspath ../shared/data)
+
+.PHONY: setup demo test lint
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+demo: setup
+	$(BIN)/signrec demo --out demo_out
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+test: lint
+	$(BIN)/pytest -q

@@ -1,0 +1,82 @@
+"""The `signrec` command. Each subcommand lives in the module that does the work.
+
+A command module defines `add_arguments(parser)` and `run(args) -> int` (exit status),
+or other function names given in COMMANDS. Only the chosen command's module is imported,
+so `signrec --help` stays fast. A SignrecError ends the command with its message and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+from signrec import SignrecError, __version__
+
+# name: (module, help, add_arguments function, run function) in pipeline order.
+COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "data": ("signrec.registry", "list and fetch public sign-language datasets", "add_arguments", "run"),
+    "extract": ("signrec.extract", "videos -> MediaPipe Holistic landmark .npy files", "add_arguments", "run"),
+    "import": ("signrec.formats", "convert MP_Data, Kaggle ISLR parquet or hands-only arrays into a landmark dataset",
+               "add_import_arguments", "run_import"),
+    "export-mpdata": ("signrec.formats", "write a landmark dataset in the tutorial MP_Data 1662 layout",
+                      "add_export_arguments", "run_export"),
+    "show": ("signrec.show", "draw landmarks (over the video) to a PNG contact sheet, GIF or MP4",
+             "add_arguments", "run"),
+    "train": ("signrec.train", "train a model on a landmark or video dataset", "add_arguments", "run"),
+    "evaluate": ("signrec.evaluate", "score a model on a dataset: accuracy, F1, confusion matrix",
+                 "add_arguments", "run"),
+    "predict": ("signrec.predict", "recognise the sign(s) in videos or landmark files", "add_arguments", "run"),
+    "live": ("signrec.live", "recognise signs live from a camera or video stream", "add_arguments", "run"),
+    "serve": ("signrec.server", "HTTP/WebSocket API and web page for a model", "add_arguments", "run"),
+    "export": ("signrec.export", "export a model to ONNX for ONNX Runtime (mobile, web, servers)",
+               "add_arguments", "run"),
+    "demo": ("signrec.demo", "fetch data, extract, train, evaluate and predict, end to end", "add_arguments", "run"),
+}
+
+EXIT_ERROR = 2
+"""Exit status for a usage or input error. Partial failures (some files bad) use 1."""
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="signrec", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"signrec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text, add_fn, _run) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            getattr(importlib.import_module(module), add_fn)(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    args = build_parser(command).parse_args(argv)
+    module, _help, _add, run_fn = COMMANDS[args.command]
+    try:
+        return int(getattr(importlib.import_module(module), run_fn)(args) or 0)
+    except SignrecError as exc:
+        print(f"signrec {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"signrec {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def emit(args: argparse.Namespace, result: Any, text: str) -> None:
+    """Print `result` as JSON with --json, else the human-readable `text`."""
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
