@@ -1,0 +1,369 @@
+"""Converters between the landmark dataset and layouts people already have.
+
+Import (`signrec import FORMAT SRC --out DIR`) writes a landmark dataset: DIR/labels.csv plus one
+(T, 543, 3) float32 .npy per sequence, NaN where a part is missing. Formats:
+
+- `mpdata`: the MediaPipe + LSTM tutorial layout MP_Data/<action>/<sequence>/<frame>.npy, one
+  1662-value vector a frame: pose 33x(x, y, z, visibility), face 468x3, left hand 21x3, right hand 21x3,
+  zeros where a part was not detected. Pose visibility is dropped: our layout keeps x, y, z only.
+- `kaggle`: Google's Isolated Sign Language Recognition parquet (train.csv + one parquet a sequence,
+  long format frame/type/landmark_index/x/y/z). Rows are placed by `type` and `landmark_index`, because
+  Kaggle orders the parts face, left hand, pose, right hand and ours is pose, face, left hand, right hand.
+- `hands`: a labels.csv dataset of hands-only (T, 2, 21, 3) arrays [left, right] such as LSA64's
+  published landmarks. Values are kept as they are: those sets are often already centred between the
+  shoulders and scaled by shoulder width, not image coordinates, and pose and face are NaN.
+
+Export (`signrec export-mpdata DATA --out DIR`) writes the tutorial layout back, so models and notebooks
+built on it can use data recorded or converted with signrec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from signrec import SignrecError, landmarks
+from signrec.dataset import Sample, read_labels, write_labels
+
+MPDATA_SIZE = 1662
+"""Values in one tutorial frame vector: 33*4 + 468*3 + 21*3 + 21*3."""
+
+# (part, number of values per landmark) in the tutorial vector's order; the same part order as ours.
+_MPDATA_PARTS = (("pose", 4), ("face", 3), ("left_hand", 3), ("right_hand", 3))
+_KAGGLE_COLUMNS = ("frame", "type", "landmark_index", "x", "y", "z")
+LANDMARKS_DIR = "landmarks"
+"""Folder inside the import's output where the .npy files go."""
+
+
+class FormatError(SignrecError):
+    """A file that is not in the format it claims to be, with the file named."""
+
+
+# --- pure conversions -------------------------------------------------------------------------------------
+
+def from_mpdata_frames(frames: np.ndarray, source: str | os.PathLike = "<array>") -> np.ndarray:
+    """Tutorial (T, 1662) vectors -> (T, 543, 3) landmarks; a part whose values are all zero becomes NaN."""
+    frames = np.asarray(frames, dtype=np.float32)
+    if frames.ndim != 2 or frames.shape[1] != MPDATA_SIZE:
+        raise FormatError(f"{source}: expected frames of {MPDATA_SIZE} values, got shape {frames.shape}")
+    out = landmarks.empty(len(frames))
+    start = 0
+    for name, width in _MPDATA_PARTS:
+        sl = landmarks.PARTS[name]
+        n = sl.stop - sl.start
+        chunk = frames[:, start:start + n * width]
+        present = np.any(chunk != 0, axis=1)
+        out[present, sl] = chunk.reshape(len(frames), n, width)[present, :, :3]
+        start += n * width
+    return out
+
+
+def to_mpdata_frames(array: np.ndarray) -> np.ndarray:
+    """(T, 543, 3) landmarks -> tutorial (T, 1662) vectors: zeros where missing.
+
+    Pose visibility, which our layout does not keep, is written as 1.0 for a present point and 0 for a
+    missing one, so a tutorial model sees detected points as fully visible.
+    """
+    array = landmarks.validate(array)
+    present = ~np.isnan(array).any(axis=2)  # (T, 543)
+    filled = np.where(present[..., None], array, 0.0).astype(np.float32)
+    pieces = []
+    for name, width in _MPDATA_PARTS:
+        sl = landmarks.PARTS[name]
+        values = filled[:, sl]
+        if width == 4:
+            values = np.concatenate([values, present[:, sl, None].astype(np.float32)], axis=2)
+        pieces.append(values.reshape(len(array), -1))
+    return np.concatenate(pieces, axis=1)
+
+
+def from_hands(array: np.ndarray, source: str | os.PathLike = "<array>") -> np.ndarray:
+    """Hands-only (T, 2, 21, 3) [left, right] -> (T, 543, 3); an all-zero hand and pose/face are NaN."""
+    array = np.asarray(array)
+    if array.ndim != 4 or array.shape[1:] != (2, 21, 3) or len(array) == 0:
+        raise FormatError(f"{source}: expected hands of shape (frames, 2, 21, 3), got {array.shape}")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise FormatError(f"{source}: expected floating point values, got {array.dtype}")
+    out = landmarks.empty(len(array))
+    for i, name in enumerate(("left_hand", "right_hand")):
+        hand = array[:, i].astype(np.float32)
+        present = np.any(hand != 0, axis=(1, 2)) & ~np.isnan(hand).all(axis=(1, 2))
+        out[present, landmarks.PARTS[name]] = hand[present]
+    return out
+
+
+def from_kaggle_table(table, source: str | os.PathLike = "<table>") -> np.ndarray:
+    """A Kaggle ISLR long table (pandas DataFrame) -> (T, 543, 3), one row per distinct `frame`, sorted."""
+    missing = [c for c in _KAGGLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise FormatError(f"{source}: missing column(s) {missing}; found {list(table.columns)}")
+    if table.empty:
+        raise FormatError(f"{source}: no rows")
+    frame_ids, frame_rows = np.unique(table["frame"].to_numpy(), return_inverse=True)
+    offsets = np.full(len(table), -1, dtype=np.int64)
+    index = table["landmark_index"].to_numpy()
+    kinds = table["type"].astype(str).to_numpy()
+    for kind, sl in landmarks.PARTS.items():  # Kaggle's `type` values are our part names
+        rows = kinds == kind
+        if np.any((index[rows] < 0) | (index[rows] >= sl.stop - sl.start)):
+            raise FormatError(f"{source}: landmark_index out of range for type {kind!r}")
+        offsets[rows] = sl.start + index[rows]
+    unknown = sorted(set(kinds[offsets < 0]))
+    if unknown:
+        raise FormatError(f"{source}: unknown landmark type(s) {unknown}; expected {list(landmarks.PARTS)}")
+    out = landmarks.empty(len(frame_ids))
+    out[frame_rows, offsets] = table[["x", "y", "z"]].to_numpy(dtype=np.float32)
+    return out
+
+
+# --- readers for one source item --------------------------------------------------------------------------
+
+def _numeric_key(path: Path) -> tuple[int, str]:
+    match = re.fullmatch(r"\d+", path.stem)
+    return (int(path.stem), "") if match else (-1, path.stem)
+
+
+def read_mpdata_sequence(folder: str | os.PathLike) -> np.ndarray:
+    """One MP_Data/<action>/<sequence> folder -> (T, 543, 3), frames sorted numerically (2 before 10)."""
+    folder = Path(folder)
+    files = sorted(folder.glob("*.npy"), key=_numeric_key)
+    if not files:
+        raise FormatError(f"{folder}: no frame .npy files")
+    frames = []
+    for f in files:
+        try:
+            frame = np.load(f, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise FormatError(f"{f}: not a readable .npy file ({exc})") from None
+        if frame.shape != (MPDATA_SIZE,):
+            raise FormatError(f"{f}: expected {MPDATA_SIZE} values, got shape {frame.shape}")
+        frames.append(frame)
+    return from_mpdata_frames(np.stack(frames), folder)
+
+
+def read_kaggle_parquet(path: str | os.PathLike) -> np.ndarray:
+    import pyarrow.parquet as pq  # imported here: only this format needs it
+
+    path = Path(path)
+    if not path.is_file():
+        raise FormatError(f"{path}: no such file")
+    try:
+        table = pq.read_table(path, columns=list(_KAGGLE_COLUMNS)).to_pandas()
+    except Exception as exc:  # pyarrow raises several types for damaged or foreign files
+        raise FormatError(f"{path}: not a readable Kaggle ISLR parquet file ({type(exc).__name__}: {exc})") from None
+    return from_kaggle_table(table, path)
+
+
+def read_hands(path: str | os.PathLike) -> np.ndarray:
+    path = Path(path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FormatError(f"{path}: no such file") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise FormatError(f"{path}: not a readable .npy file ({exc})") from None
+    return from_hands(array, path)
+
+
+# --- batch import -----------------------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    """What a batch conversion did; `failed` lists (file, reason)."""
+
+    converted: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    out: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"out": self.out, "converted": self.converted, "failed": len(self.failed),
+                "errors": [{"file": f, "error": e} for f, e in self.failed]}
+
+    def text(self, verb: str) -> str:
+        lines = [f"{verb} {self.converted} sequence(s) into {self.out}; {len(self.failed)} failed"]
+        lines += [f"  FAILED {e}" for _f, e in self.failed]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One source sequence: how to read it, where it goes, and its labels.csv row."""
+
+    source: Path
+    read: Callable[[Path], np.ndarray]
+    relpath: str
+    label: str
+    signer: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _mpdata_items(src: Path) -> Iterator[_Item]:
+    root = src / "MP_Data" if (src / "MP_Data").is_dir() else src
+    for action in sorted(p for p in root.iterdir() if p.is_dir()):
+        for seq in sorted((p for p in action.iterdir() if p.is_dir()), key=_numeric_key):
+            yield _Item(seq, read_mpdata_sequence, f"{LANDMARKS_DIR}/{action.name}/{seq.name}.npy",
+                        action.name, None, {"sequence": seq.name})
+
+
+def _kaggle_items(src: Path) -> Iterator[_Item]:
+    import pandas as pd  # imported here: only this format needs it
+
+    index = src / "train.csv" if src.is_dir() else src
+    try:
+        table = pd.read_csv(index, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{index}: can not read the Kaggle index ({exc})") from None
+    missing = [c for c in ("path", "participant_id", "sequence_id", "sign") if c not in table.columns]
+    if missing:
+        raise FormatError(f"{index}: missing column(s) {missing}; found {list(table.columns)}")
+    for row in table.itertuples(index=False):
+        yield _Item(index.parent / row.path, read_kaggle_parquet,
+                    f"{LANDMARKS_DIR}/{row.participant_id}/{row.sequence_id}.npy",
+                    row.sign, row.participant_id, {"sequence_id": row.sequence_id})
+
+
+def _hands_items(src: Path) -> Iterator[_Item]:
+    csv_path = src / "labels.csv" if src.is_dir() else src
+    base = csv_path.parent.resolve()
+    for s in read_labels(csv_path):
+        rel = Path(os.path.relpath(s.path, base))
+        if rel.parts and rel.parts[0] == "..":  # a file outside the dataset folder keeps only its name
+            rel = Path(LANDMARKS_DIR) / rel.name
+        yield _Item(s.path, read_hands, rel.with_suffix(".npy").as_posix(), s.label, s.signer, s.extra)
+
+
+IMPORTERS: dict[str, Callable[[Path], Iterator[_Item]]] = {
+    "mpdata": _mpdata_items,
+    "kaggle": _kaggle_items,
+    "hands": _hands_items,
+}
+
+
+def import_dataset(fmt: str, src: str | os.PathLike, out: str | os.PathLike, progress: bool = True) -> Report:
+    """Convert every sequence of `src` into a landmark dataset in `out`; bad files are reported, not fatal."""
+    if fmt not in IMPORTERS:
+        raise SignrecError(f"unknown format {fmt!r}; choose from {sorted(IMPORTERS)}")
+    src, out = Path(src), Path(out)
+    if not src.exists():
+        raise FormatError(f"{src}: no such file or folder")
+    items = list(IMPORTERS[fmt](src))
+    if not items:
+        raise FormatError(f"{src}: no sequences found for format {fmt!r}")
+    report = Report(out=str(out))
+    samples = []
+    for item in tqdm(items, desc=f"import {fmt}", unit="seq", disable=None if progress else True):
+        try:
+            array = item.read(item.source)
+            landmarks.save(out / item.relpath, array)
+        except SignrecError as exc:
+            report.failed.append((str(item.source), str(exc)))
+            continue
+        report.converted += 1
+        samples.append(Sample(out / item.relpath, item.label, item.signer, item.extra))
+    if samples:
+        write_labels(out / "labels.csv", samples)
+    return report
+
+
+def import_mpdata(src: str | os.PathLike, out: str | os.PathLike) -> Report:
+    return import_dataset("mpdata", src, out)
+
+
+def import_kaggle(src: str | os.PathLike, out: str | os.PathLike) -> Report:
+    return import_dataset("kaggle", src, out)
+
+
+def import_hands(src: str | os.PathLike, out: str | os.PathLike) -> Report:
+    return import_dataset("hands", src, out)
+
+
+# --- export -----------------------------------------------------------------------------------------------
+
+def _safe_folder_name(label: str) -> str:
+    if not label or label in (".", "..") or "/" in label or "\\" in label or "\0" in label:
+        raise FormatError(f"label {label!r} can not be a folder name in the MP_Data layout")
+    return label
+
+
+def write_mpdata_sequence(folder: str | os.PathLike, array: np.ndarray) -> None:
+    """Write one sequence as <folder>/<frame>.npy; the folder appears complete or not at all."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    frames = to_mpdata_frames(array)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
+    try:
+        for i, frame in enumerate(frames):
+            np.save(tmp / f"{i}.npy", frame)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def export_mpdata(data: str | os.PathLike, out: str | os.PathLike, progress: bool = True) -> Report:
+    """Landmark dataset -> out/<label>/<index>/<frame>.npy (index counts per label, in labels.csv order)."""
+    data, out = Path(data), Path(out)
+    samples = read_labels(data / "labels.csv" if data.is_dir() else data)
+    report = Report(out=str(out))
+    counts: dict[str, int] = {}
+    for s in tqdm(samples, desc="export mpdata", unit="seq", disable=None if progress else True):
+        try:
+            name = _safe_folder_name(s.label)
+            array = landmarks.load(s.path)
+            index = counts.get(name, 0)
+            write_mpdata_sequence(out / name / str(index), array)
+        except SignrecError as exc:
+            report.failed.append((str(s.path), str(exc)))
+            continue
+        counts[name] = index + 1
+        report.converted += 1
+    return report
+
+
+# --- command line -----------------------------------------------------------------------------------------
+
+def add_import_arguments(parser: argparse.ArgumentParser) -> None:
+    from signrec.cli import add_json_flag
+
+    parser.add_argument("format", choices=sorted(IMPORTERS),
+                        help="mpdata: MP_Data/<action>/<seq>/<frame>.npy; kaggle: train.csv + parquet; "
+                             "hands: labels.csv of (T, 2, 21, 3) arrays")
+    parser.add_argument("src", type=Path, help="the MP_Data folder, the Kaggle train.csv (or its folder), "
+                                               "or the hands dataset's labels.csv (or its folder)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for labels.csv and the .npy files")
+    add_json_flag(parser)
+
+
+def _finish(args: argparse.Namespace, report: Report, verb: str) -> int:
+    from signrec.cli import emit
+
+    emit(args, report.to_dict(), report.text(verb))
+    return 1 if report.failed else 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    return _finish(args, import_dataset(args.format, args.src, args.out), "imported")
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    from signrec.cli import add_json_flag
+
+    parser.add_argument("data", type=Path, help="landmark dataset: labels.csv or its folder")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="the MP_Data folder to write: OUT/<label>/<index>/<frame>.npy")
+    add_json_flag(parser)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    return _finish(args, export_mpdata(args.data, args.out), "exported")
+
