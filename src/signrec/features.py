@@ -1,0 +1,326 @@
+"""Landmarks -> model input: the featurisation every stage shares.
+
+`FeatureExtractor` is a torch module without weights, written only in ops that
+`torch.onnx.export` can trace (no Python branching on tensor values), so the very same
+code runs in training, in the server and inside the exported ONNX graph. `FeatureSpec`
+describes it and is saved with every model; a model never sees features made another way.
+
+Per sequence, in order:
+1. frames past `lengths` are dropped (set missing);
+2. short gaps of a missing hand (<= `max_gap` frames) are filled by linear interpolation;
+3. body-centred normalisation: centre = mean shoulder midpoint, scale = mean shoulder width
+   over the frames where both shoulders were seen. Sequences without any pose keep centre 0 and
+   scale 1: such data (e.g. hands-only LSA64) is published already in a body frame;
+4. handedness: if the left hand dominates (seen clearly more often, or as often and moving more),
+   the sequence is mirrored (x -> -x) and left/right swapped, so every signer looks right-handed;
+5. the landmark subset is taken and resampled to `frames` frames (linear in time), or kept at its
+   own length with a validity mask when `frames` is 0;
+6. features per frame: positions, hand shape relative to the wrist (divided by hand size),
+   velocities, and per-part presence. Missing values become 0 only beside a presence flag that
+   says they are missing.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, fields
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from signrec import SignrecError
+from signrec.landmarks import N_LANDMARKS, PARTS, POSE_LEFT_SHOULDER, POSE_RIGHT_SHOULDER, validate
+
+FEATURE_VERSION = 1
+SUBSETS = ("compact", "all", "hands")
+
+_POSE = PARTS["pose"].start
+_FACE = PARTS["face"].start
+_LEFT = PARTS["left_hand"].start
+_RIGHT = PARTS["right_hand"].start
+HAND_POINTS = 21
+_HAND_MIDDLE_MCP = 9  # wrist -> middle-finger knuckle is the hand's size, stable across hand shapes
+
+# Pose left/right pairs (MediaPipe Pose numbering): eyes, ears, mouth corners, then 11..32 body.
+_POSE_PAIRS = [(1, 4), (2, 5), (3, 6), (7, 8), (9, 10)] + [(i, i + 1) for i in range(11, 33, 2)]
+# Face mesh: these 28 points lie on the midline; the other 220 of the first 248 are mirrored, in
+# order, by points 248..467 (read off MediaPipe's canonical_face_model.obj).
+_FACE_MIDLINE = (0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+                 94, 151, 152, 164, 168, 175, 195, 197, 199, 200)
+
+
+def _mirror_index() -> np.ndarray:
+    """Permutation of the 543 landmarks that swaps every left point with its right twin."""
+    index = np.arange(N_LANDMARKS)
+    for a, b in _POSE_PAIRS:
+        index[_POSE + a], index[_POSE + b] = _POSE + b, _POSE + a
+    face_side = [i for i in range(248) if i not in _FACE_MIDLINE]
+    for k, i in enumerate(face_side):
+        index[_FACE + i], index[_FACE + 248 + k] = _FACE + 248 + k, _FACE + i
+    hand = np.arange(HAND_POINTS)
+    index[_LEFT + hand], index[_RIGHT + hand] = _RIGHT + hand, _LEFT + hand
+    return index
+
+
+MIRROR_INDEX = _mirror_index()
+_MIRROR_INDEX_T = torch.from_numpy(MIRROR_INDEX)
+
+ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
+
+
+def mirror(x: ArrayT, centre_x: float = 0.5) -> ArrayT:
+    """Mirror landmarks (..., 543, 3) about the vertical line x = `centre_x` and swap left/right.
+
+    The result is what MediaPipe reports for the horizontally flipped video (centre_x=0.5 in image
+    coordinates; 0 for body-centred ones). Works on numpy arrays and torch tensors alike; mirroring
+    twice is the identity.
+    """
+    if isinstance(x, Tensor):
+        sign = x.new_tensor([-1.0, 1.0, 1.0])
+        offset = x.new_tensor([2.0 * centre_x, 0.0, 0.0])
+        return x[..., _MIRROR_INDEX_T.to(x.device), :] * sign + offset
+    sign = np.array([-1.0, 1.0, 1.0], dtype=x.dtype)
+    offset = np.array([2.0 * centre_x, 0.0, 0.0], dtype=x.dtype)
+    return x[..., MIRROR_INDEX, :] * sign + offset
+
+
+# The compact subset: what carries meaning in signing. Face indices are face-mesh numbers.
+_COMPACT_POSE = (0, 11, 12, 13, 14, 15, 16, 23, 24)  # nose, shoulders, elbows, wrists, hips
+_LIPS = (0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191,
+         267, 269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415)
+_EYEBROWS = (63, 66, 70, 105, 107, 293, 296, 300, 334, 336)
+_NOSE_TIP = (1,)
+
+
+def subset_indices(subset: str) -> np.ndarray:
+    """Landmark indices of a subset; hands always come first (left 21, right 21)."""
+    hands = list(range(_LEFT, _LEFT + HAND_POINTS)) + list(range(_RIGHT, _RIGHT + HAND_POINTS))
+    if subset == "hands":
+        return np.array(hands)
+    if subset == "all":
+        return np.array(hands + list(range(_POSE, _LEFT)))
+    if subset == "compact":
+        face = sorted(_LIPS + _EYEBROWS + _NOSE_TIP)
+        return np.array(hands + [_POSE + i for i in _COMPACT_POSE] + [_FACE + i for i in face])
+    raise SignrecError(f"unknown landmark subset {subset!r}; choose one of {', '.join(SUBSETS)}")
+
+
+def _subset_parts(subset: str) -> list[str]:
+    """Parts present in a subset, in the order of their presence flags."""
+    return ["left_hand", "right_hand"] + ([] if subset == "hands" else ["pose", "face"])
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How landmarks become features. Saved with every model; change `version` when semantics change."""
+
+    version: int = FEATURE_VERSION
+    """Featurisation version; a spec from another version is refused rather than silently reinterpreted."""
+    subset: str = "compact"
+    """Landmarks used: "compact" (hands, upper body, lips, eyebrows, nose), "all" (543) or "hands" (42)."""
+    frames: int = 32
+    """Output length: resample every sequence to this many frames; 0 keeps each sequence's own length."""
+    use_z: bool = False
+    """Include MediaPipe's z (depth); it is noisy, so x and y alone are the default."""
+    normalize: bool = True
+    """Body-centred coordinates (shoulder midpoint, shoulder width); else MediaPipe image coordinates."""
+    hand_shape: bool = True
+    """Add each hand's points relative to its wrist, divided by hand size: shape independent of position."""
+    velocity: bool = True
+    """Add frame-to-frame differences of the positions."""
+    max_gap: int = 4
+    """Fill a missing hand by linear interpolation across gaps of at most this many frames (0: never)."""
+    canonical_hand: bool = True
+    """Mirror sequences whose dominant hand is the left, so that all signers look right-handed."""
+
+    def __post_init__(self) -> None:
+        if self.version != FEATURE_VERSION:
+            raise SignrecError(f"feature spec version {self.version} is not supported "
+                               f"(this signrec reads version {FEATURE_VERSION})")
+        if self.subset not in SUBSETS:
+            raise SignrecError(f"unknown landmark subset {self.subset!r}; choose one of {', '.join(SUBSETS)}")
+        if self.frames < 0 or self.max_gap < 0:
+            raise SignrecError(f"frames and max_gap must be >= 0, got {self.frames} and {self.max_gap}")
+
+    @property
+    def dims(self) -> int:
+        return 3 if self.use_z else 2
+
+    @property
+    def n_points(self) -> int:
+        return len(subset_indices(self.subset))
+
+    @property
+    def n_features(self) -> int:
+        """Length F of each frame's feature vector."""
+        positions = self.n_points * self.dims
+        hand_shape = 2 * (HAND_POINTS - 1) * self.dims if self.hand_shape else 0
+        velocity = positions if self.velocity else 0
+        return positions + hand_shape + velocity + len(_subset_parts(self.subset))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
+        """Inverse of `to_dict`; refuses unknown fields and versions. Missing fields take defaults."""
+        if not isinstance(data, dict) or "version" not in data:
+            raise SignrecError(f"feature spec must be a mapping with a 'version', got {data!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SignrecError(f"feature spec has unknown field(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+def _gather_frames(x: Tensor, index: Tensor) -> Tensor:
+    """x (B, T, ...) at frame indices (B, T') -> (B, T', ...)."""
+    shape = index.shape + x.shape[2:]
+    index = index.reshape(index.shape + (1,) * (x.dim() - 2)).expand(shape)
+    return torch.gather(x, 1, index)
+
+
+class FeatureExtractor(torch.nn.Module):
+    """(landmarks (B, T, 543, 3) NaN = missing, lengths (B,)) -> (features (B, T', F), valid (B, T'))."""
+
+    def __init__(self, spec: FeatureSpec | None = None):
+        super().__init__()
+        self.spec = spec or FeatureSpec()
+        self.register_buffer("subset", torch.as_tensor(subset_indices(self.spec.subset)), persistent=False)
+
+    @property
+    def n_features(self) -> int:
+        return self.spec.n_features
+
+    def forward(self, landmarks: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        spec = self.spec
+        x = landmarks.float()
+        steps = torch.arange(x.shape[1], device=x.device)
+        lengths = lengths.to(x.device).long()
+        valid = steps[None, :] < lengths[:, None]
+        x = torch.where(valid[:, :, None, None], x, x.new_tensor(float("nan")))
+        if spec.max_gap > 0:
+            x = self._fill_hand_gaps(x, lengths)
+        if spec.normalize:
+            x = self._normalize(x, valid)
+        if spec.canonical_hand:
+            x = torch.where(self._left_dominant(x, lengths)[:, None, None, None], mirror(x, 0.0), x)
+        x = x[:, :, self.subset, : spec.dims]
+        if spec.frames > 0:
+            x, valid = self._resample(x, lengths, spec.frames)
+        return self._features(x, valid), valid
+
+    def _fill_hand_gaps(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """Linear interpolation over interior gaps of at most `max_gap` frames in which a hand is missing."""
+        steps = torch.arange(x.shape[1], device=x.device).float()
+        before = steps[None, :] <= steps[:, None]  # (T, T) [t, s]: source frame s <= target frame t
+        after = steps[None, :] >= steps[:, None]
+        out = []
+        for start in (_LEFT, _RIGHT):
+            hand = x[:, :, start:start + HAND_POINTS]
+            seen = torch.isfinite(hand).all(-1).all(-1)  # (B, T)
+            src = steps[None, None, :]
+            prev = torch.where(before[None] & seen[:, None, :], src, src.new_tensor(-1.0)).amax(-1)
+            nxt = torch.where(after[None] & seen[:, None, :], src, src.new_tensor(1e9)).amin(-1)
+            gap = nxt - prev - 1
+            fill = ~seen & (prev >= 0) & (nxt < lengths[:, None].float()) & (gap <= self.spec.max_gap)
+            a = _gather_frames(hand, prev.clamp(min=0).long())
+            b = _gather_frames(hand, nxt.clamp(max=x.shape[1] - 1).long())
+            w = ((steps[None, :] - prev) / (nxt - prev).clamp(min=1.0))[:, :, None, None]
+            out.append(torch.where(fill[:, :, None, None], a + (b - a) * w, hand))
+        return torch.cat([x[:, :, :_LEFT], out[0], out[1]], dim=2)
+
+    @staticmethod
+    def _normalize(x: Tensor, valid: Tensor) -> Tensor:
+        """Centre on the mean shoulder midpoint, divide by the mean shoulder width (x, y); z is only scaled."""
+        left, right = x[:, :, _POSE + POSE_LEFT_SHOULDER, :2], x[:, :, _POSE + POSE_RIGHT_SHOULDER, :2]
+        ok = torch.isfinite(left).all(-1) & torch.isfinite(right).all(-1) & valid  # (B, T)
+        count = ok.float().sum(1)
+        mid = torch.where(ok[..., None], (left + right) / 2, x.new_tensor(0.0)).sum(1)
+        width = torch.where(ok, (left - right).norm(dim=-1), x.new_tensor(0.0)).sum(1)
+        has_pose = count > 0
+        centre = torch.where(has_pose[:, None], mid / count.clamp(min=1.0)[:, None], x.new_tensor(0.0))
+        scale = torch.where(has_pose, width / count.clamp(min=1.0), x.new_tensor(1.0)).clamp(min=1e-6)
+        shift = torch.cat([centre, torch.zeros_like(centre[:, :1])], dim=1)  # (B, 3)
+        return (x - shift[:, None, None, :]) / scale[:, None, None, None]
+
+    @staticmethod
+    def _left_dominant(x: Tensor, lengths: Tensor) -> Tensor:
+        """(B,) True where the left hand is seen in >10% more of the frames, or as often and moves more."""
+        n = lengths.float().clamp(min=1.0)
+        seen, motion = [], []
+        for start in (_LEFT, _RIGHT):
+            hand = x[:, :, start:start + HAND_POINTS, :2]
+            present = torch.isfinite(hand).all(-1).all(-1)
+            centre = torch.where(present[..., None], hand.mean(2), x.new_tensor(0.0))
+            step = (centre[:, 1:] - centre[:, :-1]).norm(dim=-1)
+            both = present[:, 1:] & present[:, :-1]
+            seen.append(present.float().sum(1) / n)
+            motion.append(torch.where(both, step, x.new_tensor(0.0)).sum(1))
+        more_seen = seen[0] > seen[1] + 0.1
+        as_often = (seen[0] - seen[1]).abs() <= 0.1
+        return more_seen | (as_often & (motion[0] > motion[1]))
+
+    @staticmethod
+    def _resample(x: Tensor, lengths: Tensor, frames: int) -> tuple[Tensor, Tensor]:
+        """Linear resampling of each sequence's valid frames to `frames` frames.
+
+        Where one of the two neighbouring source frames is missing, the nearer one is used (so a
+        point is missing exactly when its nearest source frame had it missing).
+        """
+        last = (lengths.float() - 1).clamp(min=0.0)[:, None]  # (B, 1)
+        j = torch.arange(frames, device=x.device).float()[None, :]
+        pos = j * last / (frames - 1) if frames > 1 else last / 2 + j
+        i0 = pos.floor()
+        i1 = torch.minimum(i0 + 1, last)
+        w = (pos - i0)[:, :, None, None]
+        a, b = _gather_frames(x, i0.long()), _gather_frames(x, i1.long())
+        both = torch.isfinite(a) & torch.isfinite(b)
+        out = torch.where(both, a + (b - a) * w, torch.where(w < 0.5, a, b))
+        valid = (lengths > 0)[:, None].expand(-1, frames)
+        return out, valid
+
+    def _features(self, x: Tensor, valid: Tensor) -> Tensor:
+        """(B, T', K, D) positions with NaN -> (B, T', F) finite features, zero on invalid frames."""
+        spec = self.spec
+        seen = torch.isfinite(x).all(-1)  # (B, T', K)
+        zero = x.new_tensor(0.0)
+        flat = torch.flatten(torch.where(seen[..., None], x, zero), 2)
+        parts = [flat]
+        if spec.hand_shape:
+            for start in (0, HAND_POINTS):
+                hand = x[:, :, start:start + HAND_POINTS]
+                wrist = hand[:, :, :1]
+                size = (hand[:, :, _HAND_MIDDLE_MCP, :2] - hand[:, :, 0, :2]).norm(dim=-1).clamp(min=1e-6)
+                rel = (hand[:, :, 1:] - wrist) / size[:, :, None, None]
+                ok = seen[:, :, start + 1:start + HAND_POINTS] & seen[:, :, start:start + 1]
+                parts.append(torch.flatten(torch.where(ok[..., None], rel, zero), 2))
+        if spec.velocity:
+            prev_x = torch.cat([x[:, :1], x[:, :-1]], dim=1)
+            prev_ok = torch.cat([torch.zeros_like(valid[:, :1]), valid[:, :-1]], dim=1)
+            ok = seen & torch.cat([seen[:, :1], seen[:, :-1]], dim=1) & (valid & prev_ok)[:, :, None]
+            parts.append(torch.flatten(torch.where(ok[..., None], x - prev_x, zero), 2))
+        n_hand = 2 * HAND_POINTS
+        groups = [(0, HAND_POINTS), (HAND_POINTS, n_hand)]
+        if spec.subset != "hands":
+            n_pose = len(_COMPACT_POSE) if spec.subset == "compact" else PARTS["pose"].stop
+            groups += [(n_hand, n_hand + n_pose), (n_hand + n_pose, x.shape[2])]
+        parts.append(torch.stack([seen[:, :, a:b].float().mean(-1) for a, b in groups], dim=-1))
+        features = torch.cat(parts, dim=-1)
+        return torch.where(valid[..., None], features, zero)
+
+
+@functools.lru_cache(maxsize=8)
+def _extractor(spec: FeatureSpec) -> FeatureExtractor:
+    return FeatureExtractor(spec).eval()
+
+
+def featurize(array: np.ndarray, spec: FeatureSpec | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One landmark sequence (T, 543, 3) -> (features (T', F) float32, valid mask (T',) bool)."""
+    array = validate(array)
+    with torch.no_grad():
+        features, valid = _extractor(spec or FeatureSpec())(
+            torch.from_numpy(np.ascontiguousarray(array))[None], torch.tensor([len(array)]))
+    return features[0].numpy(), valid[0].numpy()

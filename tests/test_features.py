@@ -1,0 +1,227 @@
+"""Featurisation: pure math on small synthetic arrays, then real MediaPipe landmarks and the ONNX graph."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from signrec import SignrecError
+from signrec.extract import ExtractSettings, HolisticExtractor, extract_video
+from signrec.features import (
+    MIRROR_INDEX,
+    SUBSETS,
+    FeatureExtractor,
+    FeatureSpec,
+    featurize,
+    mirror,
+    subset_indices,
+)
+from signrec.landmarks import PARTS, POSE_LEFT_SHOULDER, POSE_RIGHT_SHOULDER
+
+LEFT, RIGHT = PARTS["left_hand"], PARTS["right_hand"]
+
+
+def body(frames: int = 20, seed: int = 0) -> np.ndarray:
+    """A synthetic signer: shoulders 0.2 apart at y=0.5, points scattered around them, a moving right hand."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.3, 0.7, size=(frames, 543, 3)).astype(np.float32)
+    x[:, POSE_LEFT_SHOULDER, :2] = (0.6, 0.5)
+    x[:, POSE_RIGHT_SHOULDER, :2] = (0.4, 0.5)
+    x[:, RIGHT, :2] += np.linspace(0, 0.2, frames, dtype=np.float32)[:, None, None]
+    x[:, LEFT] = np.nan
+    return x
+
+
+def flags(features: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """Presence flags (T', parts): left hand, right hand[, pose, face]."""
+    return features[:, -(2 if spec.subset == "hands" else 4):]
+
+
+def test_spec_round_trip_and_refusals():
+    spec = FeatureSpec(subset="hands", frames=0, use_z=True)
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
+    assert FeatureSpec.from_dict({"version": 1}) == FeatureSpec()
+    with pytest.raises(SignrecError, match="version"):
+        FeatureSpec.from_dict({**spec.to_dict(), "version": 99})
+    with pytest.raises(SignrecError, match="unknown field"):
+        FeatureSpec.from_dict({**spec.to_dict(), "colour": "red"})
+    with pytest.raises(SignrecError, match="subset"):
+        FeatureSpec(subset="feet")
+    with pytest.raises(SignrecError, match="frames"):
+        FeatureSpec(frames=-1)
+
+
+@pytest.mark.parametrize("subset", SUBSETS)
+@pytest.mark.parametrize("frames", [0, 32])
+def test_shapes_and_no_nan(subset, frames):
+    spec = FeatureSpec(subset=subset, frames=frames, use_z=subset == "hands")
+    x = body(23)
+    x[4:9, :, :] = np.nan  # nothing detected in some frames
+    features, valid = featurize(x, spec)
+    assert features.shape == ((frames or 23), spec.n_features) and features.dtype == np.float32
+    assert valid.shape == (frames or 23,) and valid.all()
+    assert np.isfinite(features).all()
+
+
+def test_n_features_per_subset():
+    assert {s: FeatureSpec(subset=s).n_features for s in SUBSETS} == {"compact": 492, "all": 2256, "hands": 250}
+
+
+def test_mirror_is_an_involution_that_swaps_hands():
+    x = body(5)
+    x[:, LEFT] = 0.25
+    twice = mirror(mirror(x))
+    np.testing.assert_allclose(twice, x, atol=1e-6)
+    once = mirror(x)
+    np.testing.assert_allclose(once[:, RIGHT], np.broadcast_to([0.75, 0.25, 0.25], (5, 21, 3)))
+    np.testing.assert_allclose(once[:, LEFT, 0], 1 - x[:, RIGHT, 0])
+    np.testing.assert_allclose(once[:, LEFT, 1:], x[:, RIGHT, 1:])
+    t = torch.from_numpy(x)
+    torch.testing.assert_close(mirror(mirror(t, 0.0), 0.0), t, equal_nan=True)
+    assert (MIRROR_INDEX[MIRROR_INDEX] == np.arange(543)).all()
+    for subset in SUBSETS:  # mirroring never moves a point out of a subset
+        assert set(MIRROR_INDEX[subset_indices(subset)]) == set(subset_indices(subset))
+
+
+def test_normalisation_is_invariant_to_translation_and_scale():
+    spec = FeatureSpec(use_z=True)
+    x = body(15)
+    moved = x.copy()
+    moved[..., :2] = (moved[..., :2] - 0.5) * 1.7 + np.array([0.2, -0.1], dtype=np.float32)
+    moved[..., 2] *= 1.7
+    np.testing.assert_allclose(featurize(moved, spec)[0], featurize(x, spec)[0], atol=1e-5)
+
+
+def test_without_pose_coordinates_pass_through():
+    """Hands-only data (already body-centred, e.g. LSA64) keeps its coordinates: centre 0, scale 1."""
+    x = np.full((4, 543, 3), np.nan, dtype=np.float32)
+    x[:, RIGHT] = 0.3
+    features, _ = featurize(x, FeatureSpec(subset="hands", frames=0, velocity=False, hand_shape=False))
+    np.testing.assert_allclose(features[:, 42:84], 0.3)
+    np.testing.assert_allclose(features[:, :42], 0.0)
+    np.testing.assert_allclose(flags(features, FeatureSpec(subset="hands")), [[0.0, 1.0]] * 4)
+
+
+def test_missing_parts_are_flagged_and_zero():
+    spec = FeatureSpec(frames=0, max_gap=0)
+    x = body(10)
+    x[3, RIGHT] = np.nan
+    features, _ = featurize(x, spec)
+    f = flags(features, spec)
+    assert (f[:, 0] == 0).all() and f[3, 1] == 0 and (np.delete(f[:, 1], 3) == 1).all()
+    assert (features[3, 42:84] == 0).all() and (features[:, :42] == 0).all()
+
+
+def test_short_hand_gaps_are_interpolated_long_ones_are_not():
+    spec = FeatureSpec(frames=0, max_gap=3, velocity=False, hand_shape=False)
+    x = body(20)
+    x[5:8, RIGHT] = np.nan    # 3 frames: filled
+    x[10:14, RIGHT] = np.nan  # 4 frames: stays missing
+    x[:2, RIGHT] = np.nan     # leading: nothing to interpolate from
+    features, _ = featurize(x, spec)
+    right = flags(features, spec)[:, 1]
+    assert right[5:8].tolist() == [1, 1, 1]
+    assert right[10:14].tolist() == [0, 0, 0, 0] and right[:2].tolist() == [0, 0]
+    # filled values lie on the line between the neighbours
+    np.testing.assert_allclose(features[6, 42:84], (features[4, 42:84] + features[8, 42:84]) / 2, atol=1e-5)
+
+
+def test_left_handed_signer_is_mirrored_to_right_handed():
+    spec = FeatureSpec()
+    x = body(12)
+    left = mirror(x)  # the same signing done with the left hand
+    assert np.isnan(left[:, RIGHT]).all()
+    np.testing.assert_allclose(featurize(left, spec)[0], featurize(x, spec)[0], atol=1e-5)
+    raw = FeatureSpec(canonical_hand=False)
+    assert flags(featurize(left, raw)[0], raw)[:, 0].min() == 1
+
+
+def test_resampling_lengths_and_values():
+    spec = FeatureSpec(frames=8, subset="hands", velocity=False, hand_shape=False)
+    for frames in (1, 3, 8, 50):
+        features, valid = featurize(body(frames), spec)
+        assert features.shape == (8, spec.n_features) and valid.all()
+    x = body(2)
+    x[:, RIGHT, :2] = np.array([[0.4, 0.5], [0.6, 0.5]], dtype=np.float32)[:, None, :]  # moves 1 shoulder width
+    features, _ = featurize(x, FeatureSpec(frames=5, subset="hands", velocity=False, hand_shape=False))
+    np.testing.assert_allclose(features[:, 42], [-0.5, -0.25, 0.0, 0.25, 0.5], atol=1e-6)
+
+
+def test_padding_does_not_change_features():
+    """A sequence in a padded batch gets exactly the features it gets alone, whatever the padding holds."""
+    for spec in (FeatureSpec(), FeatureSpec(frames=0)):
+        extractor = FeatureExtractor(spec)
+        short, long = body(9, seed=1), body(16, seed=2)
+        batch = np.stack([np.concatenate([short, np.random.default_rng(3).random((7, 543, 3), np.float32)]), long])
+        features, valid = extractor(torch.from_numpy(batch), torch.tensor([9, 16]))
+        alone, alone_valid = featurize(short, spec)
+        n = len(alone)
+        torch.testing.assert_close(features[0, :n], torch.from_numpy(alone), atol=1e-5, rtol=0)
+        assert valid[0, :n].all() and not valid[0, n:].any() and valid[1].all()
+        assert (features[0, n:] == 0).all()
+
+
+# --- real landmarks ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real(shared_data):
+    """user01 (left-handed; the published clip is mirrored, so MediaPipe sees the right hand), user03 (right-
+    handed), both signing 'Hi', and user01's clip flipped back so that MediaPipe sees a left-handed signer."""
+    videos = shared_data / "mlr511_arsl" / "videos"
+    settings = ExtractSettings(frame_step=2)  # half the frames: half the test time, same signing
+    user01, _ = extract_video(videos / "user01" / "G01" / "R01.mp4", settings)
+    user03, _ = extract_video(videos / "user03" / "G01" / "R01.mp4", settings)
+    cap = cv2.VideoCapture(str(videos / "user01" / "G01" / "R01.mp4"))
+    with HolisticExtractor(settings) as extractor:
+        flipped, index = [], 0
+        while (frame := cap.read()[1]) is not None:
+            if index % settings.frame_step == 0:
+                flipped.append(extractor.process(cv2.flip(frame, 1)))
+            index += 1
+    cap.release()
+    return {"user01": user01, "user03": user03, "user01_flipped": np.stack(flipped)}
+
+
+def hand_presence(array: np.ndarray) -> tuple[float, float]:
+    return tuple(float((~np.isnan(array[:, part, 0])).all(1).mean()) for part in (LEFT, RIGHT))
+
+
+def test_real_signers_all_come_out_right_handed(real):
+    left, right = hand_presence(real["user01_flipped"])
+    assert left > right + 0.2, "flipped video should show a left-handed signer"
+    spec = FeatureSpec()
+    for name, array in real.items():
+        features, valid = featurize(array, spec)
+        assert np.isfinite(features).all() and valid.all()
+        left, right = flags(features, spec)[:, :2].mean(0)
+        assert right > left + 0.2, f"{name}: dominant hand should be the right one after canonicalisation"
+    # the flipped clip becomes (nearly) the original again
+    a, _ = featurize(real["user01"], spec)
+    b, _ = featurize(real["user01_flipped"], spec)
+    assert np.abs(a[:, :42 * 2] - b[:, :42 * 2]).mean() < 0.05
+
+
+def test_onnx_export_matches_torch_on_real_data(real, tmp_path):
+    arrays = list(real.values())
+    for spec in (FeatureSpec(), FeatureSpec(frames=0, subset="all", use_z=True)):
+        extractor = FeatureExtractor(spec).eval()
+        path = tmp_path / f"features_{spec.frames}.onnx"
+        example = (torch.from_numpy(arrays[0])[None], torch.tensor([len(arrays[0])]))
+        torch.onnx.export(extractor, example, path, dynamo=False, opset_version=17,
+                          input_names=["landmarks", "lengths"], output_names=["features", "valid"],
+                          dynamic_axes={"landmarks": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
+                                        "features": {0: "batch", 1: "out_time"}, "valid": {0: "batch", 1: "out_time"}})
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        for batch in (arrays[:1], arrays):  # two batch sizes and two padded lengths
+            lengths = np.array([len(a) for a in batch])
+            padded = np.full((len(batch), lengths.max(), 543, 3), np.nan, np.float32)
+            for i, a in enumerate(batch):
+                padded[i, :len(a)] = a
+            want, want_valid = extractor(torch.from_numpy(padded), torch.from_numpy(lengths))
+            got, got_valid = session.run(None, {"landmarks": padded, "lengths": lengths})
+            assert got.shape == tuple(want.shape)
+            assert np.abs(got - want.numpy()).max() < 1e-4
+            assert (got_valid == want_valid.numpy()).all()
