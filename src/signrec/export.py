@@ -1,0 +1,207 @@
+"""ONNX export: the whole network, featurisation included, as one file that ONNX Runtime runs anywhere.
+
+The graph takes raw landmarks, exactly what `signrec extract` writes: input `landmarks` float32
+(batch, frames, 543, 3) with NaN for undetected points and NaN padding past each sequence's length,
+input `lengths` int64 (batch,); outputs `logits` and `probabilities` (batch, classes). Batch and
+frame count are dynamic. Labels, feature spec and landmark layout are stored in the file's metadata,
+so an app needs nothing else. Every export is checked against the torch model on real landmark
+sequences before it is written; a file that disagrees by more than 1e-4 is never left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signrec import SignrecError, __version__
+from signrec import landmarks as lm
+from signrec.artifact import ONNX, Classifier, pad_batch
+from signrec.files import atomic_path
+
+TOLERANCE = 1e-4
+"""Largest allowed |torch logit - onnxruntime logit| on the parity inputs."""
+DEFAULT_OPSET = 17
+CHECK_SEQUENCES = 8
+"""How many real sequences the parity check runs (in one padded batch and one by one)."""
+
+
+class ExportError(SignrecError):
+    """An export that failed or did not match the torch model."""
+
+
+class OnnxNetwork:
+    """An exported model run by ONNX Runtime, called like the torch network: (landmarks, lengths) -> logits.
+
+    numpy in and out: float32 (B, T, 543, 3) NaN-padded and int64 (B,) -> float32 (B, classes).
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int = 0):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: ONNX Runtime's default (all cores)
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+            raise ExportError(f"{self.path}: can not be loaded by onnxruntime: {exc}") from None
+        self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def __call__(self, landmarks: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        feeds = {"landmarks": np.asarray(landmarks, dtype=np.float32), "lengths": np.asarray(lengths, dtype=np.int64)}
+        return self.session.run(["logits"], feeds)[0]
+
+
+def _with_probabilities(classifier: Classifier) -> Any:
+    """The network plus a softmax output, so that apps need no maths of their own."""
+    import torch
+
+    class WithProbabilities(torch.nn.Module):
+        def __init__(self, network: torch.nn.Module):
+            super().__init__()
+            self.network = network
+
+        def forward(self, landmarks: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            logits = self.network(landmarks, lengths)
+            return logits, torch.softmax(logits, dim=-1)
+
+    return WithProbabilities(classifier.network()).eval()
+
+
+def torch_logits(classifier: Classifier, batch: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        return classifier.network()(torch.from_numpy(batch), torch.from_numpy(lengths)).float().numpy()
+
+
+def parity(classifier: Classifier, onnx_path: str | os.PathLike, sequences: Sequence[np.ndarray]) -> dict[str, Any]:
+    """Largest |torch - onnxruntime| logit difference: all sequences in one padded batch, and each alone."""
+    net = OnnxNetwork(onnx_path)
+    cases = [pad_batch(sequences)] + [pad_batch([s]) for s in sequences]
+    diff = max(float(np.max(np.abs(torch_logits(classifier, b, n) - net(b, n)))) for b, n in cases)
+    return {"max_abs_diff": diff, "tolerance": TOLERANCE, "ok": diff < TOLERANCE, "sequences": len(sequences),
+            "frames": sorted({len(s) for s in sequences})}
+
+
+def export_onnx(classifier: Classifier, path: str | os.PathLike, sequences: Sequence[np.ndarray] | None = None,
+                opset: int = DEFAULT_OPSET) -> Path:
+    """Write `classifier` to `path` as ONNX, verified against torch on `sequences` (real (T,543,3) arrays).
+
+    The parity result is stored in the file's metadata (`signrec.parity`); a mismatch raises ExportError
+    and leaves no file.
+    """
+    import onnx
+    import torch
+
+    if classifier.backend != "torch":
+        raise ExportError("export needs the torch model; load it with backend='torch'")
+    sequences = [lm.validate(s, f"<parity sequence {i}>") for i, s in enumerate(sequences or [])]
+    if not sequences:
+        raise ExportError("the parity check needs at least one real landmark sequence")
+    path = Path(path)
+    example = pad_batch(sequences[:2])
+    with atomic_path(path, suffix=".onnx") as tmp:
+        try:
+            torch.onnx.export(
+                _with_probabilities(classifier), (torch.from_numpy(example[0]), torch.from_numpy(example[1])),
+                str(tmp), dynamo=False, opset_version=opset,
+                input_names=["landmarks", "lengths"], output_names=["logits", "probabilities"],
+                dynamic_axes={"landmarks": {0: "batch", 1: "frames"}, "lengths": {0: "batch"},
+                              "logits": {0: "batch"}, "probabilities": {0: "batch"}})
+        except Exception as exc:  # the tracer raises many types; the user needs the message, not the type
+            raise ExportError(f"torch.onnx.export failed for model {classifier.model_name!r}: {exc}") from exc
+        check = parity(classifier, tmp, sequences)
+        if not check["ok"]:
+            raise ExportError(f"ONNX output differs from torch by {check['max_abs_diff']:.3g} "
+                              f"(tolerance {TOLERANCE}) on {len(sequences)} real sequences; not written")
+        model = onnx.load(str(tmp))
+        onnx.checker.check_model(model)
+        _set_metadata(model, classifier, check)
+        onnx.save(model, str(tmp))
+    return path
+
+
+def _set_metadata(model: Any, classifier: Classifier, check: dict[str, Any]) -> None:
+    """What an app needs to use the file alone: labels in output order, the input layout, provenance."""
+    model.producer_name, model.producer_version = "signrec", __version__
+    model.doc_string = ("Sign classifier. Input landmarks float32 (batch, frames, 543, 3): MediaPipe Holistic "
+                        "pose 0-32, face 33-500, left hand 501-521, right hand 522-542, normalised x, y, z; "
+                        "NaN where not detected and past each sequence's length. Input lengths int64 (batch,).")
+    props = {
+        "signrec.labels": json.dumps(classifier.labels, ensure_ascii=False),
+        "signrec.landmark_layout": lm.LAYOUT,
+        "signrec.feature_spec": json.dumps(classifier.spec.to_dict()),
+        "signrec.model": classifier.model_name,
+        "signrec.version": __version__,
+        "signrec.parity": json.dumps(check),
+    }
+    del model.metadata_props[:]
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def check_sequences(classifier: Classifier, sources: Sequence[str | os.PathLike] = (),
+                    n: int = CHECK_SEQUENCES) -> list[np.ndarray]:
+    """Real landmark sequences for the parity check: from `sources` (.npy, video or labels.csv files),
+    else from the data the model was trained on, as recorded in its model.json."""
+    from signrec.extract import load_or_extract
+
+    paths: list[Path] = []
+    for source in sources or _training_data(classifier):
+        source = Path(source)
+        if source.suffix.lower() == ".csv" or source.is_dir():
+            from signrec.dataset import read_labels
+            from signrec.extract import ensure_landmarks
+
+            samples = read_labels(ensure_landmarks(source))
+            step = max(1, len(samples) // n)  # spread over labels and signers, not the first rows only
+            paths += [s.path for s in samples[::step][:n]]
+        else:
+            paths.append(source)
+    if not paths:
+        raise ExportError("no real landmark sequences for the parity check: pass --check FILE "
+                          "(a landmark .npy, a video, a labels.csv or a dataset folder)")
+    return [load_or_extract(p) for p in paths[:n]]
+
+
+def _training_data(classifier: Classifier) -> list[str]:
+    data = (classifier.meta.get("training") or {}).get("data")
+    return [data] if isinstance(data, str) and data and Path(data).exists() else []
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="model folder (from `signrec train`)")
+    parser.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default: onnx)")
+    parser.add_argument("--out", help=f"output file (default: MODEL/{ONNX}, where `--backend onnxruntime` looks)")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default: %(default)s)")
+    parser.add_argument("--check", nargs="+", default=[], metavar="FILE",
+                        help="real inputs for the parity check: landmark .npy, videos or a labels.csv "
+                             "(default: the model's training data, if it is still there)")
+    from signrec.cli import add_json_flag
+
+    add_json_flag(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from signrec.cli import emit
+
+    classifier = Classifier.load(args.model)
+    out = Path(args.out) if args.out else Path(args.model) / ONNX
+    path = export_onnx(classifier, out, check_sequences(classifier, args.check), opset=args.opset)
+    check = json.loads(OnnxNetwork(path).metadata["signrec.parity"])
+    result = {"path": str(path), "format": "onnx", "opset": args.opset, "bytes": path.stat().st_size,
+              "parity": check}
+    emit(args, result, f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, opset {args.opset})\n"
+                       f"parity vs torch on {check['sequences']} real sequences ({min(check['frames'])}-"
+                       f"{max(check['frames'])} frames): max |logit difference| = {check['max_abs_diff']:.2e} "
+                       f"(tolerance {check['tolerance']:.0e}) OK")
+    return 0
