@@ -143,9 +143,11 @@ def test_bad_files_reported_rest_converted(shared_data: Path, tmp_path: Path, ca
     mp = tmp_path / "MP_Data"
     shutil.copytree(shared_data / "tutorial_mp_data/MP_Data/help", mp / "help")
     np.save(mp / "help" / "4" / "7.npy", np.zeros(1000, np.float32))
+    (mp / ".ipynb_checkpoints" / "0").mkdir(parents=True)  # Jupyter's folders are not actions
     assert main(["import", "mpdata", str(mp), "--out", str(tmp_path / "mp")]) == 1
     text = capsys.readouterr().out
     assert "imported 9 sequence(s)" in text and "1 failed" in text and "7.npy" in text and "1662" in text
+    assert {s.label for s in read_labels(tmp_path / "mp" / "labels.csv")} == {"help"}
 
 
 def test_unicode_labels_and_paths(shared_data: Path, tmp_path: Path, capsys) -> None:
@@ -179,3 +181,14 @@ def test_pure_conversions_reject_wrong_shapes() -> None:
     bad = pa.table({"frame": [0], "type": ["hand"], "landmark_index": [0], "x": [0.1], "y": [0.1], "z": [0.0]})
     with pytest.raises(formats.FormatError, match="unknown landmark type"):
         formats.from_kaggle_table(bad.to_pandas())
+
+
+def test_import_refuses_to_overwrite_its_source(shared_data: Path, tmp_path: Path, capsys) -> None:
+    data = tmp_path / "hands"
+    (data / "landmarks").mkdir(parents=True)
+    shutil.copy(shared_data / "lsa64_hands/landmarks/050_001_001.npy", data / "landmarks")
+    (data / "labels.csv").write_text("path,label\nlandmarks/050_001_001.npy,Accept\n", encoding="utf-8")
+    before = (data / "landmarks/050_001_001.npy").read_bytes()
+    assert main(["import", "hands", str(data), "--out", str(data)]) == 2
+    assert "overwrite the source" in capsys.readouterr().err
+    assert (data / "landmarks/050_001_001.npy").read_bytes() == before

@@ -206,10 +206,15 @@ class _Item:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+def _subfolders(folder: Path) -> list[Path]:
+    """Sub-folders, without hidden ones such as Jupyter's .ipynb_checkpoints."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def _mpdata_items(src: Path) -> Iterator[_Item]:
     root = src / "MP_Data" if (src / "MP_Data").is_dir() else src
-    for action in sorted(p for p in root.iterdir() if p.is_dir()):
-        for seq in sorted((p for p in action.iterdir() if p.is_dir()), key=_numeric_key):
+    for action in _subfolders(root):
+        for seq in sorted(_subfolders(action), key=_numeric_key):
             yield _Item(seq, read_mpdata_sequence, f"{LANDMARKS_DIR}/{action.name}/{seq.name}.npy",
                         action.name, None, {"sequence": seq.name})
 
@@ -258,6 +263,8 @@ def import_dataset(fmt: str, src: str | os.PathLike, out: str | os.PathLike, pro
     items = list(IMPORTERS[fmt](src))
     if not items:
         raise FormatError(f"{src}: no sequences found for format {fmt!r}")
+    if any((out / item.relpath).resolve() == item.source.resolve() for item in items):
+        raise FormatError(f"{out}: writing there would overwrite the source files; choose another --out")
     report = Report(out=str(out))
     samples = []
     for item in tqdm(items, desc=f"import {fmt}", unit="seq", disable=None if progress else True):

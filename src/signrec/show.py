@@ -25,8 +25,9 @@ from mediapipe.python.solutions.face_mesh_connections import FACEMESH_CONTOURS
 from mediapipe.python.solutions.hands_connections import HAND_CONNECTIONS
 from mediapipe.python.solutions.pose_connections import POSE_CONNECTIONS
 
-from signrec import SignrecError, landmarks
+from signrec import SignrecError
 from signrec.files import atomic_path
+from signrec.landmarks import PARTS, validate
 
 SHEET_SUFFIXES = (".png", ".jpg", ".jpeg")
 ANIMATION_SUFFIXES = (".gif", ".mp4")
@@ -105,7 +106,7 @@ def draw_skeleton(image: np.ndarray, frame: np.ndarray, view: View) -> np.ndarra
     """Draw one (543, 3) landmark frame onto `image` (BGR, modified in place) and return it."""
     thickness = max(1, round(view.width / 240))
     for name, (colour, connections, joints) in STYLE.items():
-        points = view.project(frame[landmarks.PARTS[name], :2])
+        points = view.project(frame[PARTS[name], :2])
         ok = ~np.isnan(points).any(axis=1)
         if not ok.any():
             continue
@@ -186,10 +187,10 @@ def load_any(path: str | os.PathLike) -> np.ndarray:
         from signrec.formats import from_hands
 
         return from_hands(raw, path)
-    return landmarks.validate(raw, path)
+    return validate(raw, path)
 
 
-def render(landmarks_or_path: np.ndarray | str | os.PathLike, out: str | os.PathLike,
+def render(landmarks: np.ndarray | str | os.PathLike, out: str | os.PathLike,
            video: str | os.PathLike | None = None, frames: int | None = None, width: int = 320,
            fps: float | None = None, aspect: float = 1.0) -> dict[str, object]:
     """Draw to `out`: a contact sheet (.png/.jpg, `frames` defaults to 12) or an animation (.gif/.mp4,
@@ -203,10 +204,7 @@ def render(landmarks_or_path: np.ndarray | str | os.PathLike, out: str | os.Path
     if width < 16:
         raise ShowError(f"--width must be at least 16 pixels, got {width}")
     width -= width % 2  # video codecs want even sizes
-    if isinstance(landmarks_or_path, np.ndarray):
-        array = landmarks.validate(landmarks_or_path)
-    else:
-        array = load_any(landmarks_or_path)
+    array = validate(landmarks) if isinstance(landmarks, np.ndarray) else load_any(landmarks)
     sheet = suffix in SHEET_SUFFIXES
     indices = sample_indices(len(array), SHEET_FRAMES if sheet and frames is None else frames)
     if video is not None:
