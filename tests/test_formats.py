@@ -90,6 +90,11 @@ def test_kaggle_import_real(shared_data: Path, tmp_path: Path, capsys) -> None:
         row = table[(table["type"] == kind) & (table["landmark_index"] == i)].iloc[0]
         np.testing.assert_allclose(array[0, landmarks.PARTS[kind].start + i], row[["x", "y", "z"]].astype(float),
                                    rtol=1e-6)
+    # placed by type, each hand's wrist lands on the pose's wrist of the same side, in every sequence
+    for s in samples:
+        frame = landmarks.load(s.path)[0]
+        for hand, pose_wrist in (("left_hand", landmarks.POSE_LEFT_WRIST), ("right_hand", landmarks.POSE_RIGHT_WRIST)):
+            assert np.linalg.norm(frame[landmarks.PARTS[hand].start, :2] - frame[pose_wrist, :2]) < 0.08, s.path
 
 
 def test_kaggle_order_and_nan(shared_data: Path) -> None:

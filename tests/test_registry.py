@@ -51,7 +51,7 @@ def test_fetch_from_mirror_folder_unicode_and_noop(shared_data: Path, tmp_path: 
     monkeypatch.setenv(registry.MIRROR_ENV, str(shared_data))
     to = tmp_path / "podaci ž"
     code, report = run_json(capsys, "data", "fetch", "croatian_colours", "--to", to)
-    assert code == 0 and report["fetched"] == report["files"] == 91 and report["failed"] == []
+    assert code == 0 and report["fetched"] == report["files"] == 91 and report["failed"] == 0
     samples = read_labels(to / "croatian_colours" / "labels.csv")
     assert {"žuta", "smeđe", "ljubičasta"} <= {s.label for s in samples}
     assert all(s.path.is_file() for s in samples)
@@ -76,8 +76,8 @@ def test_damaged_download_is_refused(shared_data: Path, tmp_path: Path, monkeypa
     monkeypatch.setenv(registry.MIRROR_ENV, str(mirror))
     to = tmp_path / "data"
     code, report = run_json(capsys, "data", "fetch", "kaggle_islr_schema", "--to", to)
-    assert (code, report["fetched"], len(report["failed"])) == (1, 48, 2)
-    errors = {Path(f["file"]).name: f["error"] for f in report["failed"]}
+    assert (code, report["fetched"], report["failed"]) == (1, 48, 2)
+    errors = {Path(f["file"]).name: f["error"] for f in report["errors"]}
     assert "1020.parquet: checksum mismatch" in errors["1020.parquet"]
     assert "1022.parquet: missing from the mirror" in errors["1022.parquet"]
     assert not (to / "kaggle_islr_schema/train_landmark_files/100/1020.parquet").exists()
@@ -91,7 +91,7 @@ def test_damaged_download_is_refused(shared_data: Path, tmp_path: Path, monkeypa
     local = to / "kaggle_islr_schema/train.csv"
     local.write_text(local.read_text() + "x\n")
     report = registry.fetch("kaggle_islr_schema", to)
-    assert (report.fetched, report.failed) == (1, [])
+    assert (report.fetched, report.errors) == (1, [])
     assert registry.sha256_of(local) == registry.sha256_of(shared_data / "kaggle_islr_schema/train.csv")
 
 
@@ -109,8 +109,8 @@ def test_fetch_over_http(shared_data: Path, tmp_path: Path, monkeypatch) -> None
         assert registry.fetch("croatian_colours", tmp_path).fetched == 0
         monkeypatch.setenv(registry.MIRROR_ENV, f"http://127.0.0.1:{server.server_address[1]}/nowhere")
         report = registry.fetch("kaggle_islr_schema", tmp_path, progress=False)
-        assert report.fetched == 0 and len(report.failed) == 50
-        assert "HTTP 404" in report.failed[0]["error"]
+        assert report.fetched == 0 and len(report.errors) == 50
+        assert "HTTP 404" in report.errors[0]["error"]
     finally:
         server.shutdown()
         server.server_close()

@@ -182,12 +182,16 @@ class FetchReport:
     path: str
     files: int
     fetched: int = 0
-    failed: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)  # {"file", "error"} per file that failed
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "path": self.path, "files": self.files, "fetched": self.fetched,
+                "failed": len(self.errors), "errors": self.errors}
 
     def text(self) -> str:
-        lines = [f"{self.name}: {self.files - len(self.failed)}/{self.files} files verified in {self.path} "
-                 f"({self.fetched} fetched)"]
-        lines += [f"  FAILED {f['file']}: {f['error']}" for f in self.failed]
+        lines = [f"{self.name}: {self.files - len(self.errors)}/{self.files} files verified in {self.path} "
+                 f"({self.fetched} fetched, {len(self.errors)} failed)"]
+        lines += [f"  FAILED {e['error']}" for e in self.errors]
         return "\n".join(lines)
 
 
@@ -253,7 +257,7 @@ def fetch(name: str, to: str | os.PathLike, progress: bool = True) -> FetchRepor
             try:
                 _fetch_file(mirror, name, rel, digest, target / rel, bar)
             except RegistryError as exc:
-                report.failed.append({"file": str(target / rel), "error": str(exc)})
+                report.errors.append({"file": str(target / rel), "error": str(exc)})
                 continue
             report.fetched += 1
     return report
@@ -262,7 +266,7 @@ def fetch(name: str, to: str | os.PathLike, progress: bool = True) -> FetchRepor
 def dataset_path(name: str, root: str | os.PathLike) -> Path:
     """Fetch `name` into `root` if needed (verified) and return its entry: labels.csv, MP_Data or train.csv."""
     report = fetch(name, root)
-    if report.failed:
+    if report.errors:
         raise RegistryError(report.text())
     return Path(report.path) / get(name).entry
 
@@ -293,8 +297,8 @@ def run(args: argparse.Namespace) -> int:
         emit(args, rows, text)
         return 0
     report = fetch(args.name, args.to)
-    emit(args, asdict(report), report.text())
-    return 1 if report.failed else 0
+    emit(args, report.to_dict(), report.text())
+    return 1 if report.errors else 0
 
 
 if __name__ == "__main__":  # maintainers: python -m signrec.registry /path/to/prepared/datasets
