@@ -1,0 +1,433 @@
+"""Video -> landmarks with MediaPipe Holistic, for one video or a whole dataset on all cores.
+
+One Holistic graph is created per video (its tracker state must not leak between videos).
+Each worker process decodes frames in a thread while the graph runs, so decoding overlaps
+with inference. Frames larger than `max_side` are downscaled first: landmarks are in
+normalised image coordinates, so this changes them only within a small tolerance
+(measured in BENCHMARKS.md) while 1080p costs about as much as 640p.
+
+Runs are resumable: a finished `.npy` is skipped on the next run (writes are atomic, so a
+killed run leaves no partial file), and `manifest.json` records every video's outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+import warnings
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from signrec import SignrecError, __version__, landmarks
+from signrec.dataset import Sample, read_labels, write_labels
+from signrec.files import write_json
+from signrec.sources import VIDEO_EXTENSIONS, SourceError, open_source, prefetch
+
+# Quieten MediaPipe's C++ logging (inherited by the worker processes).
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+MANIFEST = "manifest.json"
+LABELS = "labels.csv"
+
+
+class ExtractError(SignrecError):
+    """A video that could not be turned into landmarks, with the file named."""
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """How videos become landmarks. Saved in every manifest; a resumed run must use the same."""
+
+    max_side: int = 640
+    """Frames whose longer side exceeds this are downscaled before inference (0 = never)."""
+    frame_step: int = 1
+    """Keep every n-th frame (2 halves the work and the frame rate)."""
+    model_complexity: int = 1
+    """MediaPipe pose model size. Only 1 ships inside the mediapipe wheel, so only 1 works offline."""
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.frame_step < 1:
+            raise SignrecError(f"frame_step must be >= 1, got {self.frame_step}")
+        if self.max_side < 0:
+            raise SignrecError(f"max_side must be >= 0, got {self.max_side}")
+        if self.model_complexity != 1:
+            raise SignrecError("model_complexity must be 1: the other pose models are not in the mediapipe "
+                               "wheel and would be downloaded at run time")
+
+
+class HolisticExtractor:
+    """MediaPipe Holistic for one video or stream: BGR frame in, (543, 3) landmarks out."""
+
+    def __init__(self, settings: ExtractSettings = ExtractSettings()):
+        import mediapipe as mp  # imported here: heavy, and only the workers need it
+
+        self.settings = settings
+        self._holistic = mp.solutions.holistic.Holistic(
+            static_image_mode=False,
+            model_complexity=settings.model_complexity,
+            min_detection_confidence=settings.min_detection_confidence,
+            min_tracking_confidence=settings.min_tracking_confidence,
+        )
+
+    def process(self, frame_bgr: np.ndarray) -> np.ndarray:
+        if frame_bgr is None or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
+            raise ExtractError(f"expected a BGR image (H, W, 3), got {getattr(frame_bgr, 'shape', None)}")
+        h, w = frame_bgr.shape[:2]
+        side = self.settings.max_side
+        if side and max(h, w) > side:
+            scale = side / max(h, w)
+            frame_bgr = cv2.resize(frame_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+        rgb.flags.writeable = False
+        result = self._holistic.process(rgb)
+        out = np.full((landmarks.N_LANDMARKS, landmarks.N_CHANNELS), np.nan, dtype=np.float32)
+        for name, found in (("pose", result.pose_landmarks), ("face", result.face_landmarks),
+                            ("left_hand", result.left_hand_landmarks), ("right_hand", result.right_hand_landmarks)):
+            if found is not None:
+                sl = landmarks.PARTS[name]
+                out[sl] = [(p.x, p.y, p.z) for p in found.landmark[: sl.stop - sl.start]]
+        return out
+
+    def close(self) -> None:
+        self._holistic.close()
+
+    def __enter__(self) -> HolisticExtractor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def extract_video(path: str | os.PathLike, settings: ExtractSettings = ExtractSettings()) -> tuple[np.ndarray, dict]:
+    """Landmarks (T, 543, 3) of one video and facts about it; ExtractError if it can not be read."""
+    path = Path(path)
+    start = time.perf_counter()
+    try:
+        source = open_source(path)
+    except SourceError as exc:
+        raise ExtractError(str(exc)) from None
+    frames: list[np.ndarray] = []
+    with source, HolisticExtractor(settings) as holistic:
+        for index, (_t, frame) in enumerate(prefetch(iter(source))):
+            if index % settings.frame_step == 0:
+                frames.append(holistic.process(frame))
+    if not frames:
+        raise ExtractError(f"{path}: no decodable video frames (corrupt or not a video)")
+    array = np.stack(frames)
+    info: dict[str, Any] = {
+        "frames": len(frames),
+        "fps": source.fps / settings.frame_step if source.fps else None,
+        "width": source.width,
+        "height": source.height,
+        "detection_rate": landmarks.presence(array),
+        "seconds": round(time.perf_counter() - start, 3),
+        "warnings": [],
+    }
+    decoded = len(frames) * settings.frame_step
+    if source.frame_count and decoded < 0.9 * source.frame_count - settings.frame_step:
+        info["warnings"].append(f"decoded only ~{decoded} of {source.frame_count} frames (truncated file?)")
+    if np.isnan(array).all():
+        info["warnings"].append("no person detected in any frame: all landmarks are NaN")
+    return array, info
+
+
+def load_or_extract(path: str | os.PathLike, settings: ExtractSettings = ExtractSettings()) -> np.ndarray:
+    """A landmark `.npy` is loaded, anything else is extracted as a video."""
+    if str(path).lower().endswith(".npy"):
+        return landmarks.load(path)
+    return extract_video(path, settings)[0]
+
+
+# --- many videos -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    source: Path
+    output: Path
+    rel: str
+    sample: Sample | None = None
+
+
+@dataclass
+class Report:
+    """What a batch run did. `failed` maps a video to its reason."""
+
+    out_dir: Path
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    frames: int = 0
+    seconds: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out_dir": str(self.out_dir), "extracted": len(self.done), "skipped": len(self.skipped),
+                "failed": self.failed, "warnings": self.warnings, "frames": self.frames,
+                "seconds": round(self.seconds, 2), "frames_per_second": round(self.fps, 1),
+                "labels": str(self.out_dir / LABELS) if (self.out_dir / LABELS).exists() else None,
+                "manifest": str(self.out_dir / MANIFEST)}
+
+
+def plan_jobs(input_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[Job]:
+    """Videos to extract and where each output goes (mirroring the input's relative paths)."""
+    input_path, out_dir = Path(input_path), Path(out_dir)
+    if input_path.is_file() and input_path.suffix.lower() == ".csv":
+        jobs = []
+        for sample in read_labels(input_path):
+            try:
+                rel = sample.path.relative_to(input_path.parent.resolve())
+            except ValueError:  # a path outside the dataset folder: keep its name only
+                rel = Path("external") / sample.path.name
+            jobs.append(Job(sample.path, out_dir / rel.with_suffix(".npy"), rel.as_posix(), sample))
+        return jobs
+    if input_path.is_dir():
+        videos = sorted(p for p in input_path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+        if not videos:
+            raise ExtractError(f"{input_path}: no video files ({', '.join(VIDEO_EXTENSIONS)}) found")
+        jobs = []
+        for video in videos:
+            rel = video.relative_to(input_path)
+            label = rel.parent.name or None  # videos/<label>/clip.mp4 is labelled by its folder
+            sample = Sample(video.resolve(), label) if label else None
+            jobs.append(Job(video, out_dir / rel.with_suffix(".npy"), rel.as_posix(), sample))
+        return jobs
+    if input_path.exists() or input_path.suffix:
+        return [Job(input_path, out_dir / (input_path.stem + ".npy"), input_path.name)]
+    raise ExtractError(f"{input_path}: no such file or folder")
+
+
+def _work(source: str, output: str, settings: ExtractSettings) -> dict[str, Any]:
+    """Runs in a worker process; never raises, so one bad video can not stop the batch."""
+    try:
+        array, info = extract_video(source, settings)
+        landmarks.save(output, array)
+        return {"status": "ok", **info}
+    except SignrecError as exc:
+        return {"status": "failed", "error": str(exc)}
+    except Exception as exc:  # a decoder or MediaPipe crash on one file is reported, not fatal
+        return {"status": "failed", "error": f"{source}: {type(exc).__name__}: {exc}"}
+
+
+def _worker_init() -> None:
+    """One OpenCV thread a worker (the workers already fill the cores); MediaPipe's C++ chatter on
+    stderr is dropped: every failure comes back to the parent in the job's result instead."""
+    cv2.setNumThreads(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+
+
+def _load_manifest(out_dir: Path, settings: ExtractSettings, overwrite: bool) -> dict[str, Any]:
+    path = out_dir / MANIFEST
+    fresh = {"extractor": {"signrec": __version__, "mediapipe": _mediapipe_version(), "settings": asdict(settings)},
+             "videos": {}}
+    if not path.exists() or overwrite:
+        return fresh
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return fresh
+    old = manifest.get("extractor", {}).get("settings")
+    if old != asdict(settings):
+        raise ExtractError(f"{out_dir} was extracted with other settings {old}; now {asdict(settings)}. "
+                           "Use --overwrite, or another --out.")
+    manifest["extractor"] = fresh["extractor"]
+    return manifest
+
+
+def _mediapipe_version() -> str:
+    from importlib.metadata import version
+
+    return version("mediapipe")
+
+
+def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
+                    settings: ExtractSettings = ExtractSettings(), workers: int | None = None,
+                    overwrite: bool = False, progress: bool = True) -> Report:
+    """Extract every video under `input_path` (file, folder or labels.csv) into `out_dir`."""
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    jobs = plan_jobs(input_path, out_dir)
+    manifest = _load_manifest(out_dir, settings, overwrite)
+    report = Report(out_dir)
+    todo: list[Job] = []
+    for job in jobs:
+        if not job.source.is_file():
+            report.failed[job.rel] = f"{job.source}: no such file"
+            manifest["videos"][job.rel] = {"status": "failed", "error": report.failed[job.rel]}
+        elif job.output.exists() and not overwrite:
+            report.skipped.append(job.rel)
+            if manifest["videos"].get(job.rel, {}).get("status") != "ok":  # finished just before a kill
+                array = landmarks.load(job.output)
+                manifest["videos"][job.rel] = {"status": "ok", "frames": len(array),
+                                               "detection_rate": landmarks.presence(array)}
+        else:
+            todo.append(job)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    _remove_stale_parts(out_dir)
+    start = time.perf_counter()
+    bar = tqdm(total=len(todo), unit="video", disable=not progress or not todo, desc="extract", dynamic_ncols=True)
+
+    def record(job: Job, info: dict[str, Any]) -> None:
+        manifest["videos"][job.rel] = info
+        if info["status"] == "ok":
+            report.done.append(job.rel)
+            report.frames += info["frames"] * settings.frame_step
+            if info["warnings"]:
+                report.warnings[job.rel] = info["warnings"]
+        else:
+            report.failed[job.rel] = info["error"]
+            tqdm.write(f"failed: {info['error']}", file=sys.stderr)
+        bar.update(1)
+        bar.set_postfix(frames_per_s=f"{report.frames / (time.perf_counter() - start):.0f}", failed=len(report.failed))
+
+    while todo:  # a worker that crashes (e.g. a decoder segfault) breaks the pool: fail its jobs, start anew
+        todo = _run_pool(todo, workers, settings, record, out_dir, manifest)
+    bar.close()
+    report.seconds = time.perf_counter() - start
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / MANIFEST, manifest)
+    _write_dataset_labels(jobs, out_dir)
+    for rel, notes in report.warnings.items():
+        for note in notes:
+            warnings.warn(f"{rel}: {note}", stacklevel=2)
+    return report
+
+
+def _run_pool(todo: list[Job], workers: int, settings: ExtractSettings, record: Any, out_dir: Path,
+              manifest: dict[str, Any]) -> list[Job]:
+    """Run jobs with at most two a worker in flight; return the jobs not started if the pool broke."""
+    last_save = time.perf_counter()
+    queue = iter(todo)
+    pending: dict[Future, Job] = {}
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
+        for job in queue:
+            pending[pool.submit(_work, str(job.source), str(job.output), settings)] = job
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                job = pending.pop(future)
+                try:
+                    info = future.result()
+                except BrokenProcessPool:
+                    for lost in [job, *pending.values()]:
+                        record(lost, {"status": "failed", "error": f"{lost.source}: the worker process crashed"})
+                    return list(queue)
+                record(job, info)
+                next_job = next(queue, None)
+                if next_job is not None:
+                    pending[pool.submit(_work, str(next_job.source), str(next_job.output), settings)] = next_job
+            if time.perf_counter() - last_save > 10:
+                write_json(out_dir / MANIFEST, manifest)
+                last_save = time.perf_counter()
+    return []
+
+
+def _remove_stale_parts(out_dir: Path) -> None:
+    """Temporary files left by a killed run (never under a final name) are removed on resume."""
+    if out_dir.is_dir():
+        for stale in out_dir.rglob(".*.part*"):
+            stale.unlink(missing_ok=True)
+
+
+def _write_dataset_labels(jobs: list[Job], out_dir: Path) -> None:
+    """DIR/labels.csv pointing at the finished .npy files makes the output a dataset itself."""
+    rows = [Sample(job.output.resolve(), job.sample.label, job.sample.signer, job.sample.extra)
+            for job in jobs if job.sample is not None and job.output.exists()]
+    if rows:
+        write_labels(out_dir / LABELS, rows)
+
+
+def is_landmark_dataset(csv_path: Path) -> bool:
+    first = read_labels(csv_path)[0]
+    return first.path.suffix.lower() == ".npy"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("SIGNREC_CACHE") or Path.home() / ".cache" / "signrec")
+
+
+def ensure_landmarks(data: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
+                     workers: int | None = None, settings: ExtractSettings = ExtractSettings(),
+                     progress: bool = True) -> Path:
+    """The labels.csv of a landmark dataset for `data`, extracting videos once into a cache.
+
+    `data` is a labels.csv (of videos or of landmarks) or a folder holding one or holding videos.
+    """
+    data = Path(data)
+    if data.is_dir() and (data / LABELS).is_file():
+        data = data / LABELS
+    if data.is_file() and data.suffix.lower() == ".csv" and is_landmark_dataset(data):
+        return data
+    if not data.exists():
+        raise ExtractError(f"{data}: no such dataset")
+    key = hashlib.sha1(f"{data.resolve()}|{sorted(asdict(settings).items())}".encode()).hexdigest()[:10]
+    name = (data.parent.name if data.is_file() else data.name) or "data"
+    out_dir = Path(cache_dir) if cache_dir else cache_root() / "landmarks" / f"{name}-{key}"
+    report = extract_dataset(data, out_dir, settings, workers, progress=progress)
+    for rel, reason in report.failed.items():
+        warnings.warn(f"skipping {rel}: {reason}", stacklevel=2)
+    if not (out_dir / LABELS).is_file():
+        raise ExtractError(f"{data}: no labelled video could be extracted")
+    return out_dir / LABELS
+
+
+# --- command line ------------------------------------------------------------------------------------------
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-side", type=int, default=ExtractSettings.max_side,
+                        help="downscale frames whose longer side is larger (0: never) [%(default)s]")
+    parser.add_argument("--frame-step", type=int, default=ExtractSettings.frame_step,
+                        help="keep every n-th frame [%(default)s]")
+
+
+def settings_from_args(args: argparse.Namespace) -> ExtractSettings:
+    return ExtractSettings(max_side=args.max_side, frame_step=args.frame_step)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from signrec.cli import add_json_flag
+
+    parser.add_argument("input", help="a video, a folder of videos (recursive) or a dataset labels.csv")
+    parser.add_argument("--out", required=True, help="output folder: one .npy per video, labels.csv, manifest.json")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--overwrite", action="store_true", help="redo videos whose .npy already exists")
+    add_settings_arguments(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json_flag(parser)
+    parser.epilog = "Exit status: 0 all videos extracted, 1 some failed (listed), 2 bad usage."
+
+
+def run(args: argparse.Namespace) -> int:
+    from signrec.cli import emit
+
+    report = extract_dataset(args.input, args.out, settings_from_args(args), args.workers, args.overwrite,
+                             progress=not args.quiet and not args.json)
+    lines = [f"extracted {len(report.done)} video(s), skipped {len(report.skipped)} already done, "
+             f"failed {len(report.failed)}; {report.frames} frames in {report.seconds:.1f} s "
+             f"({report.fps:.1f} frames/s) -> {report.out_dir}"]
+    lines += [f"  FAILED {rel}: {reason}" for rel, reason in report.failed.items()]
+    lines += [f"  warning {rel}: {'; '.join(notes)}" for rel, notes in report.warnings.items()]
+    emit(args, report.to_dict(), "\n".join(lines))
+    return 1 if report.failed else 0

@@ -1,0 +1,128 @@
+"""Frame sources: a video file, a camera or a network stream behind one protocol.
+
+Live code reads frames from a FrameSource, so it is tested with video files instead of a camera.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from signrec import SignrecError
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
+
+
+class SourceError(SignrecError):
+    """A video, camera or stream that can not be opened or read."""
+
+
+class FrameSource(Protocol):
+    fps: float
+    """Nominal frames per second; 0.0 if the source does not say."""
+
+    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
+        """Yield (timestamp in seconds, BGR uint8 frame)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class CaptureSource:
+    """Any OpenCV capture. Files are timed by frame index, cameras and streams by the clock."""
+
+    def __init__(self, spec: str | int, live: bool):
+        self.spec = spec
+        self.live = live
+        self._cap = cv2.VideoCapture(spec)
+        if not self._cap.isOpened():
+            kind = "camera" if isinstance(spec, int) else ("stream" if live else "video")
+            raise SourceError(f"{spec}: can not open as a {kind} (missing, empty, or not a video OpenCV can decode)")
+        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if not (0.0 < self.fps < 1000.0):
+            self.fps = 0.0
+        self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.frame_count = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+
+    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
+        start = time.monotonic()
+        index = 0
+        while True:
+            ok, frame = self._cap.read()
+            if not ok or frame is None:
+                return
+            t = time.monotonic() - start if self.live or not self.fps else index / self.fps
+            index += 1
+            yield t, frame
+
+    def close(self) -> None:
+        self._cap.release()
+
+    def __enter__(self) -> CaptureSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_source(spec: str | int | os.PathLike) -> CaptureSource:
+    """Camera index (int or digit string), stream URL (rtsp/http/https/udp), or video file path."""
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
+        return CaptureSource(int(spec), live=True)
+    text = str(spec)
+    if "://" in text:
+        return CaptureSource(text, live=True)
+    path = Path(text)
+    if not path.is_file():
+        raise SourceError(f"{path}: no such video file")
+    if path.stat().st_size == 0:
+        raise SourceError(f"{path}: empty file (0 bytes)")
+    return CaptureSource(str(path), live=False)
+
+
+def prefetch(frames: Iterator[tuple[float, np.ndarray]], depth: int = 8) -> Iterator[tuple[float, np.ndarray]]:
+    """Decode ahead in a thread so that decoding overlaps with inference (OpenCV releases the GIL)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        try:
+            for item in frames:
+                if not put(item):
+                    return
+        except Exception as exc:  # surfaced in the consumer
+            put(exc)
+        put(done)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)

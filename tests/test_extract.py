@@ -1,0 +1,163 @@
+"""Extraction on real video: several resolutions, bad inputs, resume after a kill, unicode paths."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from signrec import landmarks
+from signrec.cli import main
+from signrec.dataset import read_labels
+from signrec.extract import ExtractError, ExtractSettings, extract_dataset, extract_video, plan_jobs
+
+
+def frame_count(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    return n
+
+
+@pytest.mark.parametrize("clip", ["02233.mp4", "13158.mp4", "05107.mp4", "46776.mp4"])  # 192p, 480p, 720p, 1080p
+def test_real_clips_of_several_resolutions(shared_data, clip):
+    path = shared_data / "wlasl_clips" / "videos" / clip
+    array, info = extract_video(path)
+    assert array.shape == (frame_count(path), 543, 3)
+    assert array.dtype == np.float32
+    assert info["detection_rate"]["pose"] > 0.8
+    # a part is either wholly found or wholly NaN in a frame: never half-filled, never zero-filled
+    for sl in landmarks.PARTS.values():
+        nan = np.isnan(array[:, sl]).reshape(len(array), -1)
+        assert np.all(nan.all(axis=1) | ~nan.any(axis=1))
+    assert not np.any(array[~np.isnan(array)] == 0.0)
+
+
+def test_hands_found_while_signing(shared_data):
+    array, info = extract_video(shared_data / "mlr511_arsl" / "videos" / "user03" / "G02" / "R01.mp4")
+    assert info["detection_rate"]["pose"] > 0.9
+    assert max(info["detection_rate"]["left_hand"], info["detection_rate"]["right_hand"]) > 0.5
+    assert info["fps"] == pytest.approx(15, abs=0.5)
+
+
+def test_frame_step_halves_frames(shared_data):
+    path = shared_data / "wlasl_clips" / "videos" / "21328.mp4"
+    full, _ = extract_video(path)
+    half, info = extract_video(path, ExtractSettings(frame_step=2))
+    assert len(half) == (len(full) + 1) // 2
+    assert info["fps"] == pytest.approx(29.97 / 2, abs=0.1)
+
+
+def test_video_without_a_person_gives_all_nan_and_a_warning(tmp_path):
+    video = tmp_path / "empty_room.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 15, (320, 240))
+    for i in range(12):
+        writer.write(np.full((240, 320, 3), 40 + i, dtype=np.uint8))
+    writer.release()
+    array, info = extract_video(video)
+    assert array.shape == (12, 543, 3) and np.isnan(array).all()
+    assert any("no person" in w for w in info["warnings"])
+
+
+def make_bad_dataset(shared_data: Path, root: Path) -> Path:
+    """Two good videos and every kind of bad input, listed in a labels.csv."""
+    good = [shared_data / "mlr511_arsl/videos/user05/G03/R02.mp4", shared_data / "wlasl_clips/videos/21328.mp4"]
+    (root / "v").mkdir(parents=True)
+    shutil.copy(good[0], root / "v" / "good1.mp4")
+    shutil.copy(good[1], root / "v" / "good2.mp4")
+    (root / "v" / "zero.mp4").write_bytes(b"")
+    (root / "v" / "text.mp4").write_text("this is not a video\n")
+    data = good[0].read_bytes()
+    (root / "v" / "corrupt.mp4").write_bytes(data[:200] + bytes(len(data) - 200))
+    rows = [("v/good1.mp4", "Please"), ("v/good2.mp4", "x"), ("v/zero.mp4", "x"), ("v/text.mp4", "x"),
+            ("v/corrupt.mp4", "x"), ("v/missing.mp4", "x")]
+    csv_path = root / "labels.csv"
+    with open(csv_path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "label", "signer"])
+        w.writerows([(p, label, "s1") for p, label in rows])
+    return csv_path
+
+
+def test_bad_inputs_are_reported_and_the_rest_extracted(shared_data, tmp_path, capsys):
+    csv_path = make_bad_dataset(shared_data, tmp_path / "in")
+    out = tmp_path / "out"
+    status = main(["extract", str(csv_path), "--out", str(out), "--workers", "2", "--json"])
+    assert status == 1  # documented: some files failed
+    report = json.loads(capsys.readouterr().out)
+    assert report["extracted"] == 2
+    failed = report["failed"]
+    assert set(failed) == {"v/zero.mp4", "v/text.mp4", "v/corrupt.mp4", "v/missing.mp4"}
+    assert "empty file" in failed["v/zero.mp4"]
+    assert "no such file" in failed["v/missing.mp4"]
+    assert all("mp4" in reason for reason in failed.values())  # each reason names its file
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["videos"]["v/good1.mp4"]["status"] == "ok"
+    assert manifest["videos"]["v/text.mp4"]["status"] == "failed"
+    assert manifest["extractor"]["settings"]["model_complexity"] == 1
+    samples = read_labels(out / "labels.csv")
+    assert [s.path.name for s in samples] == ["good1.npy", "good2.npy"]
+    assert landmarks.load(samples[0].path).shape[1:] == (543, 3)
+
+
+def test_missing_input_is_a_usage_error(tmp_path, capsys):
+    assert main(["extract", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_resume_after_kill(shared_data, tmp_path):
+    videos = tmp_path / "videos"
+    for sign in ("G01", "G04", "G07"):
+        for rep in ("R01", "R02"):
+            (videos / sign).mkdir(parents=True, exist_ok=True)
+            shutil.copy(shared_data / f"mlr511_arsl/videos/user06/{sign}/{rep}.mp4", videos / sign / f"{rep}.mp4")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "signrec.cli", "extract", str(videos), "--out", str(out), "--workers", "1", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.rglob("*.npy"))) < 2:
+        time.sleep(0.05)
+    import os
+    import signal
+
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = [p for p in out.rglob("*.npy") if not p.name.startswith(".")]
+    assert 2 <= len(finished) < 6
+    for path in finished:  # nothing half-written under a final name
+        assert landmarks.load(path).shape[1:] == (543, 3)
+    report = extract_dataset(videos, out, workers=1, progress=False)
+    assert len(report.skipped) == len(finished) and len(report.done) == 6 - len(finished)
+    assert not report.failed
+    assert not [p for p in out.rglob(".*.part*")]
+    labels = read_labels(out / "labels.csv")
+    assert sorted({s.label for s in labels}) == ["G01", "G04", "G07"]  # folder names label the videos
+
+
+def test_unicode_labels_and_paths(shared_data, tmp_path):
+    src = shared_data / "croatian_colours"
+    samples = read_labels(src / "labels.csv")
+    rows = [next(s for s in samples if s.label == label) for label in ("žuta", "smeđe")]
+    root = tmp_path / "hrvatski znakovni jezik"
+    for s in rows:
+        (root / s.label).mkdir(parents=True, exist_ok=True)
+        shutil.copy(s.path, root / s.label / f"ponavljanje č {s.path.stem}.mp4")
+    report = extract_dataset(root, tmp_path / "izlaz", workers=1, progress=False)
+    assert not report.failed and len(report.done) == 2
+    labels = {s.label for s in read_labels(tmp_path / "izlaz" / "labels.csv")}
+    assert labels == {s.label for s in rows}
+
+
+def test_plan_rejects_folder_without_videos(tmp_path):
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(ExtractError, match="no video files"):
+        plan_jobs(tmp_path, tmp_path / "out")
