@@ -182,6 +182,25 @@ def _gather_frames(x: Tensor, index: Tensor) -> Tensor:
     return torch.gather(x, 1, index)
 
 
+def resample(x: Tensor, lengths: Tensor, frames: int) -> tuple[Tensor, Tensor]:
+    """Resample each sequence's first `lengths` frames of x (B, T, ...) to `frames` frames, linearly in time.
+
+    Where one of the two neighbouring source frames is missing (NaN), the nearer one is used, so a
+    value is missing exactly when its nearest source frame had it missing. Returns (B, frames, ...)
+    and the validity mask (B, frames) (False only for empty sequences).
+    """
+    last = (lengths.float() - 1).clamp(min=0.0)[:, None]  # (B, 1)
+    j = torch.arange(frames, device=x.device).float()[None, :]
+    pos = j * last / (frames - 1) if frames > 1 else last / 2 + j
+    i0 = pos.floor()
+    i1 = torch.minimum(i0 + 1, last)
+    w = (pos - i0).reshape(pos.shape + (1,) * (x.dim() - 2))
+    a, b = _gather_frames(x, i0.long()), _gather_frames(x, i1.long())
+    both = torch.isfinite(a) & torch.isfinite(b)
+    out = torch.where(both, a + (b - a) * w, torch.where(w < 0.5, a, b))
+    return out, (lengths > 0)[:, None].expand(-1, frames)
+
+
 class FeatureExtractor(torch.nn.Module):
     """(landmarks (B, T, 543, 3) NaN = missing, lengths (B,)) -> (features (B, T', F), valid (B, T'))."""
 
@@ -209,7 +228,7 @@ class FeatureExtractor(torch.nn.Module):
             x = torch.where(self._left_dominant(x, lengths)[:, None, None, None], mirror(x, 0.0), x)
         x = x[:, :, self.subset, : spec.dims]
         if spec.frames > 0:
-            x, valid = self._resample(x, lengths, spec.frames)
+            x, valid = resample(x, lengths, spec.frames)
         return self._features(x, valid), valid
 
     def _fill_hand_gaps(self, x: Tensor, lengths: Tensor) -> Tensor:
@@ -262,25 +281,6 @@ class FeatureExtractor(torch.nn.Module):
         more_seen = seen[0] > seen[1] + 0.1
         as_often = (seen[0] - seen[1]).abs() <= 0.1
         return more_seen | (as_often & (motion[0] > motion[1]))
-
-    @staticmethod
-    def _resample(x: Tensor, lengths: Tensor, frames: int) -> tuple[Tensor, Tensor]:
-        """Linear resampling of each sequence's valid frames to `frames` frames.
-
-        Where one of the two neighbouring source frames is missing, the nearer one is used (so a
-        point is missing exactly when its nearest source frame had it missing).
-        """
-        last = (lengths.float() - 1).clamp(min=0.0)[:, None]  # (B, 1)
-        j = torch.arange(frames, device=x.device).float()[None, :]
-        pos = j * last / (frames - 1) if frames > 1 else last / 2 + j
-        i0 = pos.floor()
-        i1 = torch.minimum(i0 + 1, last)
-        w = (pos - i0)[:, :, None, None]
-        a, b = _gather_frames(x, i0.long()), _gather_frames(x, i1.long())
-        both = torch.isfinite(a) & torch.isfinite(b)
-        out = torch.where(both, a + (b - a) * w, torch.where(w < 0.5, a, b))
-        valid = (lengths > 0)[:, None].expand(-1, frames)
-        return out, valid
 
     def _features(self, x: Tensor, valid: Tensor) -> Tensor:
         """(B, T', K, D) positions with NaN -> (B, T', F) finite features, zero on invalid frames."""
