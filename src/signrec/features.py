@@ -219,6 +219,7 @@ class FeatureExtractor(torch.nn.Module):
         steps = torch.arange(x.shape[1], device=x.device)
         lengths = lengths.to(x.device).long()
         valid = steps[None, :] < lengths[:, None]
+        lengths = valid.sum(1)  # a length beyond the padded array means the whole array
         x = torch.where(valid[:, :, None, None], x, x.new_tensor(float("nan")))
         if spec.max_gap > 0:
             x = self._fill_hand_gaps(x, lengths)
@@ -246,7 +247,7 @@ class FeatureExtractor(torch.nn.Module):
             gap = nxt - prev - 1
             fill = ~seen & (prev >= 0) & (nxt < lengths[:, None].float()) & (gap <= self.spec.max_gap)
             a = _gather_frames(hand, prev.clamp(min=0).long())
-            b = _gather_frames(hand, nxt.clamp(max=x.shape[1] - 1).long())
+            b = _gather_frames(hand, torch.minimum(nxt, steps[-1]).long())  # not shape[1]: ONNX would fix it
             w = ((steps[None, :] - prev) / (nxt - prev).clamp(min=1.0))[:, :, None, None]
             out.append(torch.where(fill[:, :, None, None], a + (b - a) * w, hand))
         return torch.cat([x[:, :, :_LEFT], out[0], out[1]], dim=2)
