@@ -131,7 +131,7 @@ class TransformerClassifier(nn.Module):
     ISLR solutions). The convolutions give the attention its sense of order: no positional embedding,
     so any length works."""
 
-    def __init__(self, n_features: int, n_classes: int, *, dim: int = 192, depth: int = 2, convs_per_block: int = 2,
+    def __init__(self, n_features: int, n_classes: int, *, dim: int = 128, depth: int = 2, convs_per_block: int = 2,
                  kernel: int = 15, expand: int = 2, heads: int = 4, dropout: float = 0.2, head_dropout: float = 0.3):
         super().__init__()
         self.stem = nn.Sequential(nn.Linear(n_features, dim), nn.LayerNorm(dim))
