@@ -11,7 +11,7 @@ Per sequence, in order:
 3. body-centred normalisation: centre = mean shoulder midpoint, scale = mean shoulder width
    over the frames where both shoulders were seen. Sequences without any pose keep centre 0 and
    scale 1: such data (e.g. hands-only LSA64) is published already in a body frame;
-4. handedness: if the left hand dominates (seen clearly more often, or as often and moving more),
+4. handedness: if the left hand dominates (travels farther while seen; on a tie, is seen more often),
    the sequence is mirrored (x -> -x) and left/right swapped, so every signer looks right-handed;
 5. the landmark subset is taken and resampled to `frames` frames (linear in time), or kept at its
    own length with a validity mask when `frames` is 0;
@@ -226,7 +226,7 @@ class FeatureExtractor(torch.nn.Module):
         if spec.normalize:
             x = self._normalize(x, valid)
         if spec.canonical_hand:
-            x = torch.where(self._left_dominant(x, lengths)[:, None, None, None], mirror(x, 0.0), x)
+            x = torch.where(self._left_dominant(x)[:, None, None, None], mirror(x, 0.0), x)
         x = x[:, :, self.subset, : spec.dims]
         if spec.frames > 0:
             x, valid = resample(x, lengths, spec.frames)
@@ -267,21 +267,24 @@ class FeatureExtractor(torch.nn.Module):
         return (x - shift[:, None, None, :]) / scale[:, None, None, None]
 
     @staticmethod
-    def _left_dominant(x: Tensor, lengths: Tensor) -> Tensor:
-        """(B,) True where the left hand is seen in >10% more of the frames, or as often and moves more."""
-        n = lengths.float().clamp(min=1.0)
-        seen, motion = [], []
+    def _left_dominant(x: Tensor) -> Tensor:
+        """(B,) True where the left hand travels farther (its centre, summed over frames in which it is seen);
+        on a tie (e.g. neither moves) where it is seen in more frames.
+
+        Travel counts presence too: a hand that is missing or resting adds nothing. In one-handed signs
+        this finds the signing hand; in two-handed ones the more active hand, so the same sign maps to
+        the same features whichever hand leads. Near-symmetric signs may go either way, which matters
+        little because they look alike mirrored.
+        """
+        seen, travel = [], []
         for start in (_LEFT, _RIGHT):
             hand = x[:, :, start:start + HAND_POINTS, :2]
             present = torch.isfinite(hand).all(-1).all(-1)
             centre = torch.where(present[..., None], hand.mean(2), x.new_tensor(0.0))
             step = (centre[:, 1:] - centre[:, :-1]).norm(dim=-1)
-            both = present[:, 1:] & present[:, :-1]
-            seen.append(present.float().sum(1) / n)
-            motion.append(torch.where(both, step, x.new_tensor(0.0)).sum(1))
-        more_seen = seen[0] > seen[1] + 0.1
-        as_often = (seen[0] - seen[1]).abs() <= 0.1
-        return more_seen | (as_often & (motion[0] > motion[1]))
+            travel.append(torch.where(present[:, 1:] & present[:, :-1], step, x.new_tensor(0.0)).sum(1))
+            seen.append(present.sum(1))
+        return (travel[0] > travel[1]) | ((travel[0] == travel[1]) & (seen[0] > seen[1]))
 
     def _features(self, x: Tensor, valid: Tensor) -> Tensor:
         """(B, T', K, D) positions with NaN -> (B, T', F) finite features, zero on invalid frames."""
