@@ -1,0 +1,617 @@
+"""Training: a Lightning loop on landmark datasets, signer-independent splits, LOSO and DDP.
+
+    signrec train DATA --out RUN                                   # DATA: labels.csv of landmarks or videos
+    signrec train DATA --out RUN --test-signers user08 --val-signers user07
+    signrec train DATA --out RUN --loso                            # leave-one-signer-out, one fold per signer
+
+The split defaults to signer-independent (last signer tests, the one before validates) when the dataset has a
+`signer` column, else stratified random. A video dataset is extracted first, once (extract.ensure_landmarks).
+
+A run folder holds config.json, split.json, metrics.json, logs/metrics.csv, learning_curves.png,
+checkpoints/{best,last}.ckpt (`--resume` continues from last.ckpt with the saved config and split) and the model
+artifact in RUN/model. With --loso: RUN/fold-<signer>/ per fold plus loso.json and loso.md (table + mean).
+
+Features are computed outside the network during training: validation data once, training data once per epoch
+after fresh augmentation of the raw landmarks, so an epoch is a few fixed-size tensor batches.
+
+Several processes (DDP): `--devices N` starts N processes on this machine (CPU: gloo backend). Across machines,
+start one copy per machine and let the launcher set the rendezvous, e.g. with torchrun on each of 2 nodes:
+
+    torchrun --nnodes 2 --nproc-per-node 4 --node-rank $NODE_RANK --master-addr $HEAD --master-port 29500 \\
+        -m signrec.cli train DATA --out RUN --devices 4 --num-nodes 2
+
+or under SLURM (Lightning reads SLURM_* itself): in an sbatch script with `--nodes=2 --ntasks-per-node=4`,
+    srun signrec train DATA --out RUN --devices 4 --num-nodes 2
+RUN must be on storage all nodes share; only global rank 0 writes to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from signrec import SignrecError, cli, dataset, landmarks
+from signrec.artifact import Classifier, package_versions, pad_batch
+from signrec.dataset import Sample, Split
+from signrec.files import write_json, write_text
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("warmup-cosine", "cosine", "onecycle", "plateau", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; saved as config.json so a run can be repeated or resumed."""
+
+    model: str = "lstm"                 # a name in signrec.models.MODELS
+    hparams: dict[str, Any] = field(default_factory=dict)    # overrides of models.default_hparams(model)
+    features: dict[str, Any] = field(default_factory=dict)   # overrides of FeatureSpec fields
+    augment: bool = True                # fresh augmentation of training landmarks every epoch
+    optimizer: str = "sgd"              # "sgd" (momentum + Nesterov) or "adamw"
+    lr: float = 0.05                    # peak learning rate
+    momentum: float = 0.9               # SGD only
+    weight_decay: float = 1e-4
+    schedule: str = "warmup-cosine"     # one of SCHEDULES; cosine spans max_epochs
+    warmup_epochs: int = 3              # linear warm-up for warmup-cosine
+    label_smoothing: float = 0.1
+    batch_size: int = 32
+    max_epochs: int = 100
+    patience: int = 10                  # epochs without a lower val_loss before early stopping
+    seed: int = 0
+    test_signers: tuple[str, ...] = ()  # hold these signers out for testing
+    val_signers: tuple[str, ...] = ()   # early-stop on these signers (default: random 15 % of train signers)
+    val_fraction: float = 0.15          # stratified random split, used when the data has no signers
+    test_fraction: float = 0.15
+    accelerator: str = "cpu"            # Lightning accelerator: "cpu", "gpu", "auto"
+    devices: int = 1                    # processes (DDP when > 1) per node
+    num_nodes: int = 1
+    tensorboard: bool = False           # also log for TensorBoard (needs the tensorboard package)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise SignrecError(f"unknown optimizer {self.optimizer!r}; choose from {list(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise SignrecError(f"unknown schedule {self.schedule!r}; choose from {list(SCHEDULES)}")
+        from signrec.models import MODELS, default_hparams
+
+        if self.model not in MODELS:
+            raise SignrecError(f"unknown model {self.model!r}; choose from {sorted(MODELS)}")
+        unknown = sorted(set(self.hparams) - set(default_hparams(self.model)))
+        if unknown:
+            raise SignrecError(f"model {self.model!r} has no hyperparameter(s) {unknown}; "
+                               f"known: {sorted(default_hparams(self.model))}")
+        for name in ("batch_size", "max_epochs", "devices", "num_nodes"):
+            if getattr(self, name) < 1:
+                raise SignrecError(f"{name} must be at least 1")
+        object.__setattr__(self, "test_signers", tuple(self.test_signers))
+        object.__setattr__(self, "val_signers", tuple(self.val_signers))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def feature_spec(self):
+        from signrec.features import FeatureSpec
+
+        try:
+            return FeatureSpec(**self.features)
+        except TypeError as exc:
+            raise SignrecError(f"bad feature setting: {exc}") from None
+
+
+# ---- data ----------------------------------------------------------------------------------------
+def load_dataset(data: str | os.PathLike) -> list[Sample]:
+    """Samples of a landmark dataset; a video dataset (labels.csv or folder) is extracted first, cached."""
+    from signrec.extract import ensure_landmarks
+
+    return dataset.read_labels(ensure_landmarks(data))
+
+
+def load_arrays(samples: Sequence[Sample]) -> tuple[list[Sample], list[np.ndarray], list[str]]:
+    """Load every sample; bad files are left out and described, so one broken file does not stop a run."""
+    kept, arrays, bad = [], [], []
+    for s in samples:
+        try:
+            arrays.append(landmarks.load(s.path))
+            kept.append(s)
+        except landmarks.LandmarkError as exc:
+            bad.append(str(exc))
+    return kept, arrays, bad
+
+
+def make_split(samples: Sequence[Sample], config: TrainConfig) -> Split:
+    """Signer-independent when signers are known; stratified random otherwise."""
+    if config.test_signers or config.val_signers:
+        return dataset.split_by_signer(samples, config.test_signers, config.val_signers)
+    signers = dataset.signers_of(samples)
+    if len(signers) >= 3:
+        return dataset.split_by_signer(samples, [signers[-1]], [signers[-2]])
+    return dataset.split_stratified(samples, config.val_fraction, config.test_fraction, config.seed)
+
+
+Featurize = Callable[[Sequence[np.ndarray]], tuple[torch.Tensor, torch.Tensor]]
+"""Landmark arrays -> (features (N, T, F) float32, valid mask (N, T) bool)."""
+
+
+class SpecFeaturizer:
+    """The FeatureExtractor applied to many sequences in length-sorted chunks (little padding, bounded memory)."""
+
+    def __init__(self, spec: Any, chunk: int = 64):
+        from signrec.features import FeatureExtractor
+
+        self.module = FeatureExtractor(spec).eval()
+        self.chunk = chunk
+
+    @torch.no_grad()
+    def __call__(self, arrays: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        order = np.argsort([len(a) for a in arrays], kind="stable")
+        feats: list[torch.Tensor] = []
+        masks: list[torch.Tensor] = []
+        for start in range(0, len(order), self.chunk):
+            batch, lengths = pad_batch([arrays[i] for i in order[start:start + self.chunk]])
+            x, m = self.module(torch.from_numpy(batch), torch.from_numpy(lengths))
+            feats.append(x)
+            masks.append(m)
+        return _stack_in_order(feats, masks, order)
+
+
+def _stack_in_order(feats: list[torch.Tensor], masks: list[torch.Tensor],
+                    order: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    t = max(f.shape[1] for f in feats)
+    n = sum(len(f) for f in feats)
+    x = torch.zeros((n, t, feats[0].shape[2]), dtype=torch.float32)
+    mask = torch.zeros((n, t), dtype=torch.bool)
+    idx = torch.from_numpy(order)
+    start = 0
+    for f, m in zip(feats, masks, strict=True):
+        rows = idx[start:start + len(f)]
+        x[rows, : f.shape[1]] = f
+        mask[rows, : m.shape[1]] = m
+        start += len(f)
+    return x, mask
+
+
+# ---- Lightning pieces ----------------------------------------------------------------------------
+def _lightning():
+    import lightning as L
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    return L
+
+
+def build_lightning_classes():
+    """The LightningModule and DataModule; built lazily so `signrec --help` does not import Lightning."""
+    L = _lightning()
+
+    class SignModule(L.LightningModule):
+        """Cross-entropy training of any (x, mask) -> logits network."""
+
+        def __init__(self, model: nn.Module, config: TrainConfig):
+            super().__init__()
+            self.model = model
+            self.config = config
+
+        def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return self.model(x, mask)
+
+        def _step(self, batch, stage: str) -> torch.Tensor:
+            x, mask, y = batch
+            logits = self.model(x, mask)
+            smoothing = self.config.label_smoothing if stage == "train" else 0.0
+            loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+            acc = (logits.argmax(1) == y).float().mean()
+            sync = stage != "train"
+            self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y),
+                     sync_dist=sync)
+            self.log(f"{stage}_acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y),
+                     sync_dist=sync)
+            return loss
+
+        def training_step(self, batch, batch_idx):
+            return self._step(batch, "train")
+
+        def validation_step(self, batch, batch_idx):
+            self._step(batch, "val")
+
+        def configure_optimizers(self):
+            c = self.config
+            if c.optimizer == "sgd":
+                opt = torch.optim.SGD(self.parameters(), lr=c.lr, momentum=c.momentum, nesterov=True,
+                                      weight_decay=c.weight_decay)
+            else:
+                opt = torch.optim.AdamW(self.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+            if c.schedule == "constant":
+                return opt
+            if c.schedule == "plateau":
+                sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, c.patience // 3))
+                return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
+            total = max(1, int(self.trainer.estimated_stepping_batches))
+            if c.schedule == "onecycle":
+                sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=total)
+            else:
+                warmup = 0 if c.schedule == "cosine" else min(total // 2, c.warmup_epochs * total // c.max_epochs)
+                sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(warmup, total))
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    class FeatureData(L.LightningDataModule):
+        """Validation features computed once; training features recomputed each epoch from fresh augmentation."""
+
+        def __init__(self, train: tuple[list[np.ndarray], list[int]], val: tuple[list[np.ndarray], list[int]],
+                     featurize: Featurize, augmentation: Callable | None, batch_size: int, seed: int):
+            super().__init__()
+            self.train_arrays, self.train_y = train[0], torch.tensor(train[1])
+            self.val_arrays, self.val_y = val[0], torch.tensor(val[1])
+            self.featurize, self.augmentation = featurize, augmentation
+            self.batch_size, self.seed = batch_size, seed
+            self._val: TensorDataset | None = None
+            self._train: TensorDataset | None = None
+
+        def train_dataloader(self) -> DataLoader:
+            epoch = self.trainer.current_epoch if self.trainer is not None else 0
+            if self.augmentation is not None:
+                rng = np.random.default_rng([self.seed, epoch])
+                arrays = [self.augmentation(a, rng) for a in self.train_arrays]
+                self._train = TensorDataset(*self.featurize(arrays), self.train_y)
+            elif self._train is None:
+                self._train = TensorDataset(*self.featurize(self.train_arrays), self.train_y)
+            gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            return DataLoader(self._train, batch_size=self.batch_size, shuffle=True, generator=gen,
+                              drop_last=len(self._train) > self.batch_size)
+
+        def val_dataloader(self) -> DataLoader:
+            if self._val is None:
+                self._val = TensorDataset(*self.featurize(self.val_arrays), self.val_y)
+            return DataLoader(self._val, batch_size=256)
+
+    return L, SignModule, FeatureData
+
+
+def _warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+@dataclass
+class FitResult:
+    model: nn.Module            # with the best (lowest val_loss) weights; only on global rank 0
+    is_rank_zero: bool
+    epochs: int                 # epochs run
+    best_epoch: int
+    stopped_early: bool
+    seconds: float              # wall time of trainer.fit
+
+
+def fit(model: nn.Module, train: tuple[list[np.ndarray], list[int]], val: tuple[list[np.ndarray], list[int]],
+        featurize: Featurize, config: TrainConfig, run: Path, augmentation: Callable | None = None,
+        resume: bool = False, progress: bool = True) -> FitResult:
+    """Train `model` (x, mask) -> logits with Lightning; checkpoints and logs go to `run`."""
+    if not val[0]:
+        raise SignrecError("the validation set is empty; name --val-signers or use more data")
+    L, SignModule, FeatureData = build_lightning_classes()
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    loggers: list[Any] = [CSVLogger(run, name="", version="logs")]
+    if config.tensorboard:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None and importlib.util.find_spec("tensorboardX") is None:
+            raise SignrecError("--tensorboard needs the tensorboard package: pip install tensorboard")
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(run, name="", version="tensorboard"))
+    checkpoint = ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor="val_loss", mode="min",
+                                 save_top_k=1, save_last=True, enable_version_counter=False)
+    stopper = EarlyStopping(monitor="val_loss", mode="min", patience=config.patience)
+    processes = config.devices * config.num_nodes
+    strategy: Any = "auto"
+    if processes > 1:
+        from lightning.pytorch.strategies import DDPStrategy
+
+        strategy = DDPStrategy(process_group_backend="gloo" if config.accelerator == "cpu" else None)
+    trainer = L.Trainer(
+        max_epochs=config.max_epochs, accelerator=config.accelerator, devices=config.devices,
+        num_nodes=config.num_nodes, strategy=strategy, logger=loggers,
+        callbacks=[checkpoint, stopper, LearningRateMonitor(logging_interval="epoch")],
+        reload_dataloaders_every_n_epochs=1 if augmentation is not None else 0,
+        num_sanity_val_steps=0, log_every_n_steps=1, enable_progress_bar=progress, enable_model_summary=False,
+    )
+    data = FeatureData(train, val, featurize, augmentation, config.batch_size, config.seed)
+    module = SignModule(model, config)
+    last = run / "checkpoints" / "last.ckpt"
+    log = run / "logs" / "metrics.csv"
+    earlier = log.read_text(encoding="utf-8") if resume and log.is_file() and _is_global_zero() else None
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=data, ckpt_path=last if resume and last.is_file() else None)
+    seconds = time.perf_counter() - start
+    zero = trainer.global_rank == 0
+    if zero and earlier is not None and log.is_file():
+        _prepend_log(earlier, log)  # CSVLogger starts a fresh file; keep the epochs before the resume
+    best_epoch = -1
+    if zero and checkpoint.best_model_path:
+        ckpt = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(ckpt["state_dict"])
+        best_epoch = int(ckpt["epoch"])
+    return FitResult(module.model, zero, trainer.current_epoch, best_epoch, bool(stopper.stopped_epoch),
+                     seconds)
+
+
+def _prepend_log(earlier: str, log: Path) -> None:
+    import csv
+    import io
+
+    old_rows = list(csv.DictReader(io.StringIO(earlier)))
+    with open(log, newline="", encoding="utf-8") as fh:
+        new_rows = list(csv.DictReader(fh))
+    epochs = [int(float(r["epoch"])) for r in new_rows if r.get("epoch")]
+    resumed_at = min(epochs) if epochs else math.inf
+    old_rows = [r for r in old_rows if not r.get("epoch") or int(float(r["epoch"])) < resumed_at]
+    columns = list(dict.fromkeys([*old_rows[0].keys(), *new_rows[0].keys()])) if old_rows and new_rows else None
+    if columns is None:
+        return
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(old_rows + new_rows)
+    write_text(log, text.getvalue())
+
+
+# ---- one run -------------------------------------------------------------------------------------
+def train(data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig = TrainConfig(),
+          resume: bool = False, progress: bool = True) -> dict[str, Any] | None:
+    """Train on DATA into the run folder `out`; returns metrics (None on DDP ranks other than 0)."""
+    samples = load_dataset(data)
+    samples, arrays, bad = load_arrays(samples)
+    out = Path(out)
+    split = restore_split(out, samples) if resume else make_split(samples, config)
+    return train_split(split, dict(zip((s.key for s in samples), arrays, strict=True)), out, config,
+                       labels=dataset.labels_of(samples), skipped=bad, data=str(data), resume=resume,
+                       progress=progress)
+
+
+def train_split(split: Split, arrays: dict[str, np.ndarray], out: Path, config: TrainConfig,
+                labels: list[str], skipped: Sequence[str] = (), data: str = "", resume: bool = False,
+                progress: bool = True) -> dict[str, Any] | None:
+    """Train, evaluate and save the artifact for one split; `arrays` maps sample key -> landmarks."""
+    from signrec import models
+    from signrec.augment import default_augmentation
+    from signrec.evaluate import plot_learning_curves, score
+
+    if not split.train:
+        raise SignrecError("the training set is empty")
+    spec = config.feature_spec()
+    hparams = {**models.default_hparams(config.model), **config.hparams}
+    index = {label: i for i, label in enumerate(labels)}
+
+    def part(samples: list[Sample]) -> tuple[list[np.ndarray], list[int]]:
+        return [arrays[s.key] for s in samples], [index[s.label] for s in samples]
+
+    torch.manual_seed(config.seed)
+    model = models.build_model(config.model, spec.n_features, len(labels), **hparams)
+    if not resume and (out / "config.json").is_file():
+        raise SignrecError(f"{out} already holds a training run; continue it with --resume or choose another --out")
+    if _is_global_zero():
+        out.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            write_json(out / "config.json", {"config": config.to_dict(), "data": data, "labels": labels,
+                                             "feature_spec": spec.to_dict(), "hparams": hparams,
+                                             "versions": package_versions()})
+            write_json(out / "split.json", {**split.summary(), "skipped_files": list(skipped),
+                                            **{name: [s.key for s in getattr(split, name)]
+                                               for name in ("train", "val", "test")}})
+    result = fit(model, part(split.train), part(split.val), SpecFeaturizer(spec), config, out,
+                 augmentation=default_augmentation() if config.augment else None, resume=resume,
+                 progress=progress)
+    if not result.is_rank_zero:
+        return None
+    classifier = Classifier(labels, spec, config.model, hparams, model=result.model.eval(),
+                            meta={"training": {"config": config.to_dict(), "data": data, "split": split.how}})
+    metrics: dict[str, Any] = {"epochs": result.epochs, "best_epoch": result.best_epoch,
+                               "stopped_early": result.stopped_early, "fit_seconds": round(result.seconds, 2)}
+    for name in ("val", "test"):
+        samples = getattr(split, name)
+        if samples:
+            seqs, y = part(samples)
+            metrics[name] = score(np.array(y), classifier.predict_proba(seqs), labels, per_class=False)
+    classifier.meta["metrics"] = metrics
+    classifier.save(out / "model")
+    write_json(out / "metrics.json", metrics)
+    plot_learning_curves(out / "logs" / "metrics.csv", out / "learning_curves.png")
+    return metrics
+
+
+def saved_config(out: str | os.PathLike) -> TrainConfig:
+    """The config of an existing run folder (what --resume continues with)."""
+    try:
+        return TrainConfig.from_dict(json.loads((Path(out) / "config.json").read_text(encoding="utf-8"))["config"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise SignrecError(f"{out}: can not resume, config.json missing or unreadable ({exc})") from None
+
+
+def restore_split(out: Path, samples: list[Sample]) -> Split:
+    try:
+        saved = json.loads((out / "split.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SignrecError(f"{out}: can not resume, split.json missing or unreadable ({exc})") from None
+    by_key = {s.key: s for s in samples}
+    missing = [k for name in ("train", "val", "test") for k in saved[name] if k not in by_key]
+    if missing:
+        raise SignrecError(f"{out}: can not resume, {len(missing)} file(s) of the saved split are gone, "
+                           f"e.g. {missing[0]}")
+    return Split(*([by_key[k] for k in saved[name]] for name in ("train", "val", "test")), how=saved["how"])
+
+
+def _is_global_zero() -> bool:
+    """True in the process that writes files (before the Trainer exists, from the launcher's environment)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+# ---- leave one signer out ------------------------------------------------------------------------
+def train_loso(data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig = TrainConfig(),
+               resume: bool = False, progress: bool = False) -> dict[str, Any] | None:
+    """One run per signer, tested on that signer; a summary table with the mean over folds."""
+    samples = load_dataset(data)
+    samples, arrays, bad = load_arrays(samples)
+    by_key = dict(zip((s.key for s in samples), arrays, strict=True))
+    labels = dataset.labels_of(samples)
+    out = Path(out)
+    rows = []
+    for signer, split in dataset.loso_folds(samples):
+        fold_dir = out / f"fold-{signer}"
+        fold_config = dataclasses.replace(config, test_signers=(signer,),
+                                          val_signers=tuple(dataset.signers_of(split.val)))
+        if resume and (fold_dir / "metrics.json").is_file():
+            metrics = json.loads((fold_dir / "metrics.json").read_text(encoding="utf-8"))
+        else:
+            metrics = train_split(split, by_key, fold_dir, fold_config, labels, skipped=bad, data=str(data),
+                                  resume=resume and (fold_dir / "checkpoints" / "last.ckpt").is_file(),
+                                  progress=progress)
+        if metrics is None:
+            continue
+        test = metrics["test"]
+        rows.append({"signer": signer, "n": test["n"], "top1": test["top1"], "top5": test["top5"],
+                     "macro_f1": test["macro_f1"], "epochs": metrics["epochs"],
+                     "fit_seconds": metrics["fit_seconds"]})
+        print(f"fold {signer}: top-1 {test['top1']:.1%} ({metrics['epochs']} epochs, "
+              f"{metrics['fit_seconds']:.0f} s)", file=sys.stderr, flush=True)
+    if not _is_global_zero():
+        return None
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("top1", "top5", "macro_f1", "epochs", "fit_seconds")}
+    summary = {"folds": rows, "mean": mean, "config": config.to_dict(), "data": str(data)}
+    write_json(out / "loso.json", summary)
+    write_text(out / "loso.md", loso_table(summary) + "\n")
+    return summary
+
+
+def loso_table(summary: dict[str, Any]) -> str:
+    lines = ["| test signer | clips | top-1 | top-5 | macro-F1 | epochs | fit s |", "|---|---|---|---|---|---|---|"]
+    for r in summary["folds"]:
+        lines.append(f"| {r['signer']} | {r['n']} | {r['top1']:.1%} | {r['top5']:.1%} | {r['macro_f1']:.3f} "
+                     f"| {r['epochs']} | {r['fit_seconds']:.0f} |")
+    m = summary["mean"]
+    lines.append(f"| **mean** | | **{m['top1']:.1%}** | {m['top5']:.1%} | {m['macro_f1']:.3f} | {m['epochs']:.0f} "
+                 f"| {m['fit_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+# ---- command line --------------------------------------------------------------------------------
+def _key_values(items: Sequence[str] | None, option: str) -> dict[str, Any]:
+    result = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SignrecError(f"{option} expects KEY=VALUE, got {item!r}")
+        try:
+            result[key] = json.loads(value)
+        except ValueError:
+            result[key] = value
+    return result
+
+
+def _signers(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    parser.add_argument("data", help="labels.csv (or its folder) of landmark .npy files or of videos")
+    parser.add_argument("--out", required=True, type=Path, help="run folder to create (or resume)")
+    parser.add_argument("--model", help=f"network (default {d.model}); see signrec.models")
+    parser.add_argument("--hparam", action="append", metavar="KEY=VALUE", help="model hyperparameter override")
+    parser.add_argument("--feature", action="append", metavar="KEY=VALUE", help="feature spec override")
+    parser.add_argument("--no-augment", dest="augment", action="store_false", default=None,
+                        help="train on the landmarks as recorded")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.optimizer}")
+    parser.add_argument("--lr", type=float, help=f"peak learning rate (default {d.lr})")
+    parser.add_argument("--weight-decay", type=float, help=f"default {d.weight_decay}")
+    parser.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (default {d.schedule})")
+    parser.add_argument("--label-smoothing", type=float, help=f"default {d.label_smoothing}")
+    parser.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
+    parser.add_argument("--max-epochs", type=int, help=f"default {d.max_epochs}")
+    parser.add_argument("--patience", type=int, help=f"early-stopping patience in epochs (default {d.patience})")
+    parser.add_argument("--seed", type=int, help=f"default {d.seed}")
+    parser.add_argument("--test-signers", type=_signers, metavar="A,B", help="signers held out for testing")
+    parser.add_argument("--val-signers", type=_signers, metavar="A,B", help="signers used for early stopping")
+    parser.add_argument("--loso", action="store_true", help="leave-one-signer-out: one run per signer + summary")
+    parser.add_argument("--devices", type=int, help="processes per node; > 1 trains with DDP")
+    parser.add_argument("--num-nodes", type=int, help="machines (launch with torchrun or srun, see docs)")
+    parser.add_argument("--accelerator", help=f"Lightning accelerator (default {d.accelerator})")
+    parser.add_argument("--tensorboard", action="store_true", default=None, help="also write TensorBoard logs")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last checkpoint, with its saved config and split "
+                             f"(only {', '.join('--' + k.replace('_', '-') for k in RESUME_OVERRIDES)} may change)")
+    cli.add_json_flag(parser)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+              if getattr(args, f.name, None) is not None and f.name not in ("hparams", "features")}
+    values["hparams"] = _key_values(args.hparam, "--hparam")
+    values["features"] = _key_values(args.feature, "--feature")
+    return TrainConfig(**values)
+
+
+RESUME_OVERRIDES = ("max_epochs", "patience", "devices", "num_nodes", "accelerator")
+"""What --resume may change: how long and where to train, not what is learned."""
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        saved = saved_config(args.out)
+        config = dataclasses.replace(saved, **{k: getattr(args, k) for k in RESUME_OVERRIDES
+                                               if getattr(args, k) is not None})
+        if saved.schedule == "onecycle" and config.max_epochs != saved.max_epochs:
+            raise SignrecError("a one-cycle schedule is fixed to its max_epochs; resume without --max-epochs")
+    else:
+        config = config_from_args(args)
+    if args.loso:
+        summary = train_loso(args.data, args.out, config, resume=args.resume)
+        if summary is not None:
+            cli.emit(args, summary, loso_table(summary) + f"\n\nfolds and models in {args.out}")
+        return 0
+    metrics = train(args.data, args.out, config, resume=args.resume, progress=not args.json)
+    if metrics is None:
+        return 0
+    lines = [f"trained {config.model} for {metrics['epochs']} epochs in {metrics['fit_seconds']:.0f} s "
+             f"(best epoch {metrics['best_epoch']})"]
+    for name in ("val", "test"):
+        if name in metrics:
+            m = metrics[name]
+            lines.append(f"{name}: top-1 {m['top1']:.1%}  top-5 {m['top5']:.1%}  macro-F1 {m['macro_f1']:.3f}"
+                         f"  ({m['n']} clips)")
+    lines.append(f"model: {args.out / 'model'}   curves: {args.out / 'learning_curves.png'}")
+    cli.emit(args, metrics, "\n".join(lines))
+    return 0
