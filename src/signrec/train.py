@@ -201,6 +201,7 @@ def _lightning():
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*directory .* exists and is not empty.*")  # --resume
     return L
 
 
@@ -419,7 +420,7 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], out: Path, config: 
 
     torch.manual_seed(config.seed)
     model = models.build_model(config.model, spec.n_features, len(labels), **hparams)
-    if not resume and (out / "config.json").is_file():
+    if not resume and _is_global_zero() and (out / "config.json").is_file():
         raise SignrecError(f"{out} already holds a training run; continue it with --resume or choose another --out")
     if _is_global_zero():
         out.mkdir(parents=True, exist_ok=True)
