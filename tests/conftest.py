@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,3 +20,46 @@ def shared_data() -> Path:
     path = shared_data_dir()
     assert (path / "mlr511_arsl" / "labels.csv").is_file(), f"real test data not found at {path}"
     return path
+
+
+# --- a multi-sign video (tests of continuous signing, live and export) ----------------------------------------
+
+SENTENCE_SIGNER = "user08"
+"""Not among TINY_SIGNERS: the sentence is signed by someone the tiny model never saw."""
+
+
+@pytest.fixture(scope="session")
+def mlr511_sentence(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], list]:
+    """user08 signing Hi Eat Sleep Hi Eat: real clips joined into one 15 fps video, 3 still frames between.
+
+    Returns (video, reference words, [(first, end) frame of each clip in the video]).
+    """
+    import cv2
+
+    groups = {"Hi": "G01", "Eat": "G07", "Sleep": "G08"}
+    words = [("Hi", 1), ("Eat", 1), ("Sleep", 1), ("Hi", 2), ("Eat", 2)]
+    path = tmp_path_factory.mktemp("sentence") / f"{SENTENCE_SIGNER}_sentence.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 15.0, (640, 360))
+    bounds, n = [], 0
+    for i, (word, rep) in enumerate(words):
+        clip = shared_data / "mlr511_arsl" / "videos" / SENTENCE_SIGNER / groups[word] / f"R{rep:02d}.mp4"
+        cap = cv2.VideoCapture(str(clip))
+        frames = []
+        while (read := cap.read())[0]:
+            frames.append(read[1])
+        cap.release()
+        still = 3 if i < len(words) - 1 else 0  # rest between signs: the clip's last frame held
+        bounds.append((n, n + len(frames)))
+        n += len(frames) + still
+        for frame in frames + [frames[-1]] * still:
+            writer.write(frame)
+    writer.release()
+    return path, [word for word, _rep in words], bounds
+
+
+@pytest.fixture(scope="session")
+def mlr511_sentence_landmarks(mlr511_sentence) -> np.ndarray:
+    """Holistic landmarks (T, 543, 3) of the `mlr511_sentence` video."""
+    from signrec.extract import extract_video
+
+    return extract_video(mlr511_sentence[0])[0]

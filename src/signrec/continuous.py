@@ -231,13 +231,13 @@ class StreamRecognizer:
         self._times.append(t)
         if not was_signing and self.segmenter.signing:
             self._smoothed, self._since_update = None, s.stride - 1  # a new sign: forget the last one
+        if cut is not None:
+            self._close(cut)
         keep = s.window if self.segmenter.signing else s.pad  # between signs keep only the padding context
         while len(self._times) > 1 and t - self._times[0] > keep + 1e-6:
             self._times.popleft()
             self._frames.popleft()
-        if cut is not None:
-            self._close(cut)
-        elif self.segmenter.signing:
+        if cut is None and self.segmenter.signing:
             self._since_update += 1
             if self._since_update >= s.stride:
                 self._since_update = 0
@@ -301,17 +301,22 @@ def transcribe(classifier: Classifier, landmarks: np.ndarray, fps: float, **sett
     return words
 
 
-def word_accuracy(reference: list[str], hypothesis: list[str]) -> float:
-    """1 - (Levenshtein distance between the word sequences) / len(reference); can be negative."""
-    if not reference:
-        raise ValueError("word accuracy needs a non-empty reference")
+def edit_distance(reference: list[str], hypothesis: list[str]) -> int:
+    """Levenshtein distance between word sequences: substitutions + deletions + insertions."""
     prev = list(range(len(hypothesis) + 1))
     for i, r in enumerate(reference, start=1):
         cur = [i] + [0] * len(hypothesis)
         for j, h in enumerate(hypothesis, start=1):
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
         prev = cur
-    return 1.0 - prev[-1] / len(reference)
+    return prev[-1]
+
+
+def word_accuracy(reference: list[str], hypothesis: list[str]) -> float:
+    """1 - edit distance / len(reference), the usual score for continuous recognition; can be negative."""
+    if not reference:
+        raise ValueError("word accuracy needs a non-empty reference")
+    return 1.0 - edit_distance(reference, hypothesis) / len(reference)
 
 
 _CLI_SETTINGS = ("threshold", "smoothing", "stride", "gap", "min_sign", "max_hold", "raise_level")

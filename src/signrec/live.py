@@ -1,0 +1,177 @@
+"""Live recognition: camera, video file or stream -> MediaPipe Holistic -> StreamRecognizer -> words.
+
+`LiveRecognizer` is the loop without any window, so it runs (and is tested) on video files;
+`signrec live` adds either an OpenCV window (skeleton, top-3, sentence, latency) or JSON lines.
+Latency is measured per frame from the moment the frame is decoded to the moment its answer exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from signrec import SignrecError
+from signrec.artifact import BACKENDS, Classifier
+from signrec.continuous import StreamRecognizer, add_stream_arguments, settings_from_args
+from signrec.extract import ExtractSettings, HolisticExtractor, add_settings_arguments
+from signrec.extract import settings_from_args as extract_settings_from_args
+from signrec.show import View, draw_skeleton
+from signrec.sources import FrameSource, open_source
+
+
+@dataclass
+class LiveUpdate:
+    """The answer for one frame."""
+
+    index: int
+    t: float
+    frame: np.ndarray  # BGR, as read
+    landmarks: np.ndarray  # (543, 3)
+    state: dict[str, Any]  # StreamRecognizer state: top, words, signing
+    latency_ms: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"frame": self.index, "t": round(self.t, 3), "top": self.state["top"], "words": self.state["words"],
+                "signing": self.state["signing"], "latency_ms": round(self.latency_ms, 2)}
+
+
+class LiveRecognizer:
+    """Iterate over a frame source and get one LiveUpdate per frame; `finish()` flushes the last sign.
+
+    `realtime` paces a file at its frame rate (as a camera would deliver it); otherwise files run as fast
+    as possible. Cameras and streams are always real time.
+    """
+
+    def __init__(self, classifier: Classifier, source: FrameSource | str | int,
+                 extract: ExtractSettings | None = None, realtime: bool = False, **settings: Any):
+        self.source = open_source(source) if isinstance(source, str | int | os.PathLike) else source
+        self.classifier = classifier
+        self.realtime = realtime
+        self.recognizer = StreamRecognizer(classifier, self.source.fps, **settings)
+        self.extractor = HolisticExtractor(extract or ExtractSettings())
+        self.latencies_ms: list[float] = []
+
+    def __iter__(self) -> Iterator[LiveUpdate]:
+        start = time.perf_counter()
+        for index, (t, frame) in enumerate(self.source):
+            if self.realtime:
+                ahead = t - (time.perf_counter() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+            begin = time.perf_counter()
+            points = self.extractor.process(frame)
+            state = self.recognizer.push(points, t)
+            latency = (time.perf_counter() - begin) * 1000
+            self.latencies_ms.append(latency)
+            yield LiveUpdate(index, t, frame, points, state, latency)
+
+    def finish(self) -> dict[str, Any]:
+        """End of the source: classify the sign in progress and return the final state."""
+        return self.recognizer.finish()
+
+    def summary(self) -> dict[str, Any]:
+        lat = np.array(self.latencies_ms or [np.nan])
+        return {"frames": len(self.latencies_ms), "words": self.recognizer.state()["words"],
+                "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 2),
+                               "p95": round(float(np.percentile(lat, 95)), 2),
+                               "max": round(float(np.max(lat)), 2)}}
+
+    def close(self) -> None:
+        self.extractor.close()
+        self.source.close()
+
+    def __enter__(self) -> LiveRecognizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- drawing ----------------------------------------------------------------------------------------------------
+
+
+def draw(update: LiveUpdate) -> np.ndarray:
+    """The frame with skeleton, top-3 bars, the sentence so far and the latency."""
+    image = update.frame.copy()
+    h, w = image.shape[:2]
+    draw_skeleton(image, update.landmarks, View(0.0, 0.0, 1.0, w, h, unit=(float(w), float(h))))
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for i, (label, p) in enumerate(update.state["top"]):
+        y = 28 + 26 * i
+        cv2.rectangle(image, (10, y - 18), (10 + int(160 * p), y + 4), (80, 180, 80), -1)
+        cv2.putText(image, f"{label} {p:.2f}", (14, y), font, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+    status = f"{update.latency_ms:.0f} ms" + ("  signing" if update.state["signing"] else "")
+    cv2.putText(image, status, (w - 190, 28), font, 0.6, (0, 255, 255), 2, cv2.LINE_AA)
+    sentence = " ".join(word["label"] for word in update.state["words"][-8:])
+    cv2.rectangle(image, (0, h - 40), (w, h), (0, 0, 0), -1)
+    cv2.putText(image, sentence, (10, h - 12), font, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
+    return image
+
+
+# --- command line -------------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="model folder (from `signrec train`)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--camera", type=int, default=None, metavar="N", help="camera index (default: 0)")
+    where.add_argument("--video", help="a video file, read as if it were a camera")
+    where.add_argument("--url", help="a stream URL (rtsp://, http://, ...)")
+    parser.add_argument("--headless", action="store_true",
+                        help="no window: print JSON lines (t, top, words, signing, latency_ms), then a summary")
+    parser.add_argument("--every-frame", action="store_true",
+                        help="with --headless, print a line for every frame, not only when the answer changes")
+    parser.add_argument("--realtime", action="store_true", help="pace a --video at its frame rate")
+    parser.add_argument("--backend", choices=BACKENDS, default="torch",
+                        help="run the classifier with torch or the exported model.onnx [%(default)s]")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for the classifier (1 keeps per-frame latency steady) [%(default)s]")
+    add_settings_arguments(parser)
+    add_stream_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
+    source = args.video or args.url or (args.camera if args.camera is not None else 0)
+    if not args.headless and sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
+            and not os.environ.get("WAYLAND_DISPLAY"):
+        raise SignrecError("no display to open a window on; use --headless for JSON lines")
+    classifier = Classifier.load(args.model, backend=args.backend)
+    last: tuple[Any, ...] | None = None
+    with LiveRecognizer(classifier, source, extract_settings_from_args(args), realtime=args.realtime,
+                        **settings_from_args(args)) as live:
+        try:
+            for update in live:
+                if args.headless:
+                    key = (update.state["signing"], [label for label, _p in update.state["top"][:1]],
+                           len(update.state["words"]))
+                    if args.every_frame or key != last:
+                        print(json.dumps(update.to_json(), ensure_ascii=False), flush=True)
+                    last = key
+                else:
+                    cv2.imshow("signrec live (q to quit)", draw(update))
+                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                        break
+        finally:
+            if not args.headless:
+                cv2.destroyAllWindows()
+        live.finish()
+        summary = live.summary()
+    if args.headless:
+        print(json.dumps({"done": True, **summary}, ensure_ascii=False), flush=True)
+    else:
+        print(" ".join(w["label"] for w in summary["words"]) or "(no signs recognised)")
+        print(f"{summary['frames']} frames, latency p50 {summary['latency_ms']['p50']} ms, "
+              f"p95 {summary['latency_ms']['p95']} ms")
+    return 0
