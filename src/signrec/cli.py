@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     except SignrecError as exc:
         print(f"signrec {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"signrec {args.command}: interrupted", file=sys.stderr)
         return 130

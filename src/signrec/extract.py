@@ -299,7 +299,10 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
         bar.update(1)
         bar.set_postfix(frames_per_s=f"{report.frames / (time.perf_counter() - start):.0f}", failed=len(report.failed))
 
-    while todo:  # a worker that crashes (e.g. a decoder segfault) breaks the pool: fail its jobs, start anew
+    if workers == 1:  # in this process: no start-up cost, and decoding still overlaps inference
+        for job in todo:
+            record(job, _work(str(job.source), str(job.output), settings))
+    while workers > 1 and todo:  # a crashed worker (e.g. a decoder segfault) breaks the pool: fail its jobs, go on
         todo = _run_pool(todo, workers, settings, record, out_dir, manifest)
     bar.close()
     report.seconds = time.perf_counter() - start
