@@ -52,6 +52,10 @@ def test_spec_round_trip_and_refusals():
         FeatureSpec(subset="feet")
     with pytest.raises(SignrecError, match="frames"):
         FeatureSpec(frames=-1)
+    with pytest.raises(SignrecError, match="'frames' must be int"):
+        FeatureSpec.from_dict({"version": 1, "frames": "32"})
+    with pytest.raises(SignrecError, match="'velocity' must be bool"):
+        FeatureSpec.from_dict({"version": 1, "velocity": 1})
 
 
 @pytest.mark.parametrize("subset", SUBSETS)

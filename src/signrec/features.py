@@ -112,6 +112,9 @@ def _subset_parts(subset: str) -> list[str]:
     return ["left_hand", "right_hand"] + ([] if subset == "hands" else ["pose", "face"])
 
 
+_FIELD_TYPES = {"int": int, "str": str, "bool": bool}
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """How landmarks become features. Saved with every model; change `version` when semantics change."""
@@ -136,6 +139,10 @@ class FeatureSpec:
     """Mirror sequences whose dominant hand is the left, so that all signers look right-handed."""
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value, kind = getattr(self, f.name), _FIELD_TYPES[f.type]
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise SignrecError(f"feature spec field {f.name!r} must be {f.type}, got {value!r}")
         if self.version != FEATURE_VERSION:
             raise SignrecError(f"feature spec version {self.version} is not supported "
                                f"(this signrec reads version {FEATURE_VERSION})")
