@@ -1,0 +1,210 @@
+"""Latency of the real-time paths, measured side by side in one run; prints a Markdown table.
+
+    python benchmarks/latency.py MODEL [--data LABELS.csv] [--video V.mp4 ...] [--requests 200]
+
+1. Classifier: one sequence (batch 1), torch vs ONNX Runtime, both on one thread; median and p95 over --repeats.
+2. Live: frame-to-answer latency (MediaPipe Holistic + StreamRecognizer) over real videos, the process pinned
+   to one CPU core; and the StreamRecognizer alone on the same frames.
+3. Server: `signrec serve MODEL` in a subprocess on 127.0.0.1; POST /v1/predict/landmarks with 1 and 20
+   concurrent clients (httpx + asyncio), --requests requests per level: requests/s and latency p50/p95.
+
+Targets (issue 4): classifier <= 1 ms per sequence with onnxruntime; live p95 <= 40 ms per frame on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from signrec.artifact import Classifier, pad_batch
+from signrec.continuous import StreamRecognizer
+from signrec.export import OnnxNetwork, check_sequences, export_onnx
+from signrec.live import LiveRecognizer
+
+DATA = Path(os.environ.get("SIGNREC_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+DEFAULT_VIDEOS = [DATA / "mlr511_arsl" / "videos" / "user08" / g / "R05.mp4" for g in ("G01", "G04", "G07", "G10")]
+
+
+def percentiles(ms: list[float]) -> dict[str, float]:
+    a = np.asarray(ms)
+    return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "n": len(a)}
+
+
+def one_core() -> set[int]:
+    """Pin this process to one CPU (returns the previous set, to restore)."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    return before
+
+
+def bench_classifier(classifier: Classifier, seqs: list[np.ndarray], repeats: int) -> dict[str, dict]:
+    torch.set_num_threads(1)
+    net = classifier.network()
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx = OnnxNetwork(export_onnx(classifier, Path(tmp) / "model.onnx", seqs), threads=1)
+    inputs = [pad_batch([s]) for s in seqs]
+
+    def run_torch(x: np.ndarray, n: np.ndarray) -> None:
+        with torch.inference_mode():
+            net(torch.from_numpy(x), torch.from_numpy(n))
+
+    out = {}
+    for name, fn in (("torch", run_torch), ("onnxruntime", onnx)):
+        for x, n in inputs[:3]:  # warm-up
+            fn(x, n)
+        times, cpu = [], []
+        for i in range(repeats):
+            x, n = inputs[i % len(inputs)]
+            start, cpu_start = time.perf_counter(), time.process_time()
+            fn(x, n)
+            times.append((time.perf_counter() - start) * 1000)
+            cpu.append((time.process_time() - cpu_start) * 1000)
+        out[name] = {**percentiles(times), "cpu_p50": float(np.median(cpu))}
+    return out
+
+
+def bench_live(classifier: Classifier, videos: list[Path]) -> dict[str, dict]:
+    torch.set_num_threads(1)
+    total, cpu, recognizer_only = [], [], []
+    for video in tqdm(videos, desc="live", unit="video"):
+        with LiveRecognizer(classifier, str(video)) as live:
+            points = [(u.t, u.landmarks) for u in live]
+            total += live.latencies_ms[1:]  # the first frame also builds the MediaPipe graph
+            cpu += live.cpu_ms[1:]
+        stream = StreamRecognizer(classifier, live.source.fps)
+        for t, p in points:
+            start = time.perf_counter()
+            stream.push(p, t)
+            recognizer_only.append((time.perf_counter() - start) * 1000)
+    return {"frame": percentiles(total), "frame_cpu": percentiles(cpu), "recognizer": percentiles(recognizer_only)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _load(url: str, body: dict, concurrency: int, requests: int) -> dict[str, float]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    left = iter(range(requests))
+
+    async def client(http: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for _ in left:
+            start = time.perf_counter()
+            response = await http.post(url, json=body)
+            latencies.append((time.perf_counter() - start) * 1000)
+            errors += response.status_code != 200
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        await http.post(url, json=body)  # warm-up
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(concurrency)))
+        seconds = time.perf_counter() - start
+    return {"rps": requests / seconds, **percentiles(latencies), "errors": errors}
+
+
+def bench_server(model: Path, seq: np.ndarray, fps: float, requests: int, backend: str) -> dict[str, dict]:
+    import httpx
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "signrec.cli", "serve", str(model), "--port", str(port), "--backend", backend]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"`{' '.join(cmd)}` exited: {server.stderr.read()[-2000:]}")
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not come up within 120 s")
+            time.sleep(0.5)
+        frames = [[[None if math.isnan(v) else float(v) for v in point] for point in frame] for frame in seq]
+        body = {"frames": frames, "fps": fps}
+        return {f"{c} client{'s' * (c > 1)}": asyncio.run(_load(base + "/v1/predict/landmarks", body, c, requests))
+                for c in (1, 20)}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def table(result: dict) -> str:
+    c, live, srv = result["classifier"], result["live"], result["server"]
+    rows = ["| measurement | p50 | p95 | other |", "| --- | --- | --- | --- |"]
+    for name in ("torch", "onnxruntime"):
+        rows.append(f"| classifier, 1 sequence, {name}, 1 thread | {c[name]['p50']:.3f} ms | "
+                    f"{c[name]['p95']:.3f} ms | CPU time p50 {c[name]['cpu_p50']:.3f} ms, {c[name]['n']} runs |")
+    speedup = c["torch"]["p50"] / c["onnxruntime"]["p50"]
+    rows.append(f"| onnxruntime vs torch (median) | {speedup:.1f}x faster | | |")
+    rows.append(f"| live frame -> answer (Holistic + recognizer), 1 core | {live['frame']['p50']:.1f} ms | "
+                f"{live['frame']['p95']:.1f} ms | {live['frame']['n']} frames |")
+    rows.append(f"| live frame -> answer, CPU time of the process (what an idle core would take) | "
+                f"{live['frame_cpu']['p50']:.1f} ms | {live['frame_cpu']['p95']:.1f} ms | {live['frame_cpu']['n']} frames |")
+    rows.append(f"| recognizer alone (segmentation + classifier), 1 core | {live['recognizer']['p50']:.2f} ms | "
+                f"{live['recognizer']['p95']:.2f} ms | {live['recognizer']['n']} frames |")
+    for name, r in srv.items():
+        rows.append(f"| server POST /v1/predict/landmarks, {name} ({result['backend']}) | {r['p50']:.1f} ms | "
+                    f"{r['p95']:.1f} ms | {r['rps']:.0f} requests/s, {r['n']} requests, {r['errors']} errors |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path, help="a trained model folder")
+    parser.add_argument("--data", nargs="+", default=[],
+                        help="landmark .npy / videos / labels.csv for the classifier (default: the training data)")
+    parser.add_argument("--video", nargs="+", type=Path, default=DEFAULT_VIDEOS, help="videos for the live part")
+    parser.add_argument("--repeats", type=int, default=500, help="classifier calls per backend [%(default)s]")
+    parser.add_argument("--requests", type=int, default=200, help="server requests per level [%(default)s]")
+    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="onnxruntime",
+                        help="the server's classifier backend [%(default)s]")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    classifier = Classifier.load(args.model)
+    seqs = check_sequences(classifier, args.data, n=16)
+    before = one_core()
+    try:
+        result = {"classifier": bench_classifier(classifier, seqs, args.repeats),
+                  "live": bench_live(classifier, args.video)}
+    finally:
+        os.sched_setaffinity(0, before)
+    model = args.model
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.backend == "onnxruntime" and not (model / "model.onnx").is_file():
+            model = Path(tmp) / "model"
+            shutil.copytree(args.model, model)
+            export_onnx(classifier, model / "model.onnx", seqs)
+        result["server"] = bench_server(model, seqs[0], 15.0, args.requests, args.backend)
+    result.update(backend=args.backend, frames_per_sequence=sorted({len(s) for s in seqs}), cpus=len(before),
+                  command=" ".join(sys.argv))
+    print(json.dumps(result, indent=2) if args.json else table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
