@@ -22,6 +22,46 @@ def shared_data() -> Path:
     return path
 
 
+# --- a tiny real model (used by the server and web-page tests) ---------------------------------------------
+TINY_LABELS = ("Hi", "Eat", "Sleep")
+TINY_SIGNERS = {"train": ("user03", "user04", "user05"), "val": ("user06",), "test": ("user07",)}
+TINY_REPETITIONS = ("R01", "R02", "R03")
+
+
+@pytest.fixture(scope="session")
+def mlr511_tiny_landmarks(shared_data: Path, request: pytest.FixtureRequest) -> Path:
+    """labels.csv of landmarks: 3 MLR511 signs x 5 signers x 3 repetitions (45 clips).
+
+    Extracted once and kept in pytest's cache folder (.pytest_cache), so reruns skip MediaPipe.
+    """
+    from signrec import landmarks
+    from signrec.dataset import Sample, read_labels, write_labels
+    from signrec.extract import extract_video
+
+    out = Path(request.config.cache.mkdir("signrec-mlr511-tiny"))
+    signers = {s for group in TINY_SIGNERS.values() for s in group}
+    rows = []
+    for s in read_labels(shared_data / "mlr511_arsl" / "labels.csv"):
+        if s.label in TINY_LABELS and s.signer in signers and s.extra.get("repetition") in TINY_REPETITIONS:
+            npy = out / s.signer / s.label / f"{s.extra['repetition']}.npy"
+            if not npy.exists():
+                landmarks.save(npy, extract_video(s.path)[0])
+            rows.append(Sample(npy, s.label, s.signer, s.extra))
+    write_labels(out / "labels.csv", rows)
+    return out / "labels.csv"
+
+
+@pytest.fixture(scope="session")
+def mlr511_tiny_model(mlr511_tiny_landmarks: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model folder trained on 3 signers; user06 early-stops it and user07 is never seen."""
+    from signrec.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("tiny-run")
+    train(mlr511_tiny_landmarks, out, TrainConfig(max_epochs=20, patience=8, val_signers=TINY_SIGNERS["val"],
+                                                  test_signers=TINY_SIGNERS["test"]), progress=False)
+    return out / "model"
+
+
 # --- a multi-sign video (tests of continuous signing, live and export) ----------------------------------------
 
 SENTENCE_SIGNER = "user08"

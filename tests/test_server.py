@@ -1,0 +1,251 @@
+"""`signrec serve`: REST, WebSocket and limits, on a tiny real model and real MLR511 clips (held-out signer)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketDenialResponse
+
+from signrec.artifact import Classifier
+from signrec.cli import main
+from signrec.dataset import read_labels
+from signrec.server import ServerSettings, create_app
+
+HELD_OUT = "user07"  # the tiny model's test signer: never seen in training or early stopping
+
+
+@pytest.fixture(scope="module")
+def classifier(mlr511_tiny_model: Path) -> Classifier:
+    return Classifier.load(mlr511_tiny_model)
+
+
+@pytest.fixture(scope="module")
+def client(classifier: Classifier) -> TestClient:
+    with TestClient(create_app(classifier, ServerSettings(max_fps=30))) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def held_out(mlr511_tiny_landmarks: Path) -> list[tuple[str, np.ndarray]]:
+    """(label, landmarks) of the held-out signer's clips."""
+    return [(s.label, np.load(s.path)) for s in read_labels(mlr511_tiny_landmarks) if s.signer == HELD_OUT]
+
+
+def as_json(array: np.ndarray) -> list:
+    """Landmarks as JSON lists, NaN -> null, as a client would send them."""
+    return [[[None if math.isnan(v) else v for v in point] for point in frame] for frame in array.tolist()]
+
+
+def clip(shared_data: Path, label: str, signer: str = HELD_OUT, repetition: str = "R01") -> Path:
+    for s in read_labels(shared_data / "mlr511_arsl" / "labels.csv"):
+        if (s.label, s.signer, s.extra["repetition"]) == (label, signer, repetition):
+            return s.path
+    raise AssertionError(f"no clip {label} {signer} {repetition}")
+
+
+def test_health_model_docs_and_page(client: TestClient, classifier: Classifier) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    info = client.get("/v1/model").json()
+    assert info["labels"] == classifier.labels == ["Eat", "Hi", "Sleep"]
+    assert info["layout"] == "holistic-543-xyz" and info["spec"] == classifier.spec.to_dict()
+    assert info["metrics"]["test"]["n"] == 9 and info["limits"]["api_key_required"] is False
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/predict", "/v1/predict/landmarks", "/v1/model", "/healthz"} <= set(paths)
+    assert client.get("/docs").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200 and "/v1/stream" in client.get("/static/app.js").text
+    assert 'id="top"' in page.text
+
+
+def test_predict_landmarks_held_out_signer(client: TestClient, held_out: list[tuple[str, np.ndarray]]) -> None:
+    right = 0
+    for label, array in held_out:
+        r = client.post("/v1/predict/landmarks?top_k=2", json={"frames": as_json(array), "fps": 15})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert len(body["top"]) == 2 and body["frames"] == len(array) and body["presence"]["pose"] > 0.9
+        right += body["top"][0]["label"] == label
+    assert right >= 7, f"{right}/9 held-out clips right"
+
+
+def test_predict_video_upload(client: TestClient, shared_data: Path) -> None:
+    path = clip(shared_data, "Sleep")
+    with open(path, "rb") as fh:
+        r = client.post("/v1/predict", files={"file": (path.name, fh, "video/mp4")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["top"][0]["label"] == "Sleep" and body["fps"] == 15.0
+    assert body["frames"] > 20 and body["timing_ms"]["extract"] > 0
+
+
+BAD_FRAMES = [
+    ({"frames": []}, "non-empty list"),
+    ({"frames": np.zeros((4, 2, 21, 3)).tolist()}, "hands-only layout"),
+    ({"frames": np.zeros((4, 1662)).tolist()}, "MP_Data"),
+    ({"frames": np.zeros((543, 3)).tolist()}, "single frame"),
+    ({"frames": [[[None] * 3] * 543] * 4}, "every landmark is missing"),
+    ({"frames": [[[0.1, 0.2]], [[0.3]]]}, "not a regular numeric array"),
+    ({"frames": [[["a", "b", "c"]] * 543]}, "not a regular numeric array"),
+    ({"frames": [[[0.5, 0.5, 0.0]] * 543] * 2, "fps": 120}, "above this server's limit"),
+    ({"frames": "0.5"}, "list"),
+    ({"landmarks": []}, "frames"),
+]
+
+
+@pytest.mark.parametrize(("body", "says"), BAD_FRAMES, ids=[says for _b, says in BAD_FRAMES])
+def test_bad_landmark_json_is_a_clear_422(client: TestClient, body: dict, says: str) -> None:
+    r = client.post("/v1/predict/landmarks", json=body)
+    assert r.status_code == 422
+    assert says in json.dumps(r.json()["detail"])
+
+
+def test_bad_requests_get_4xx_and_the_server_keeps_answering(client: TestClient, shared_data: Path,
+                                                             held_out: list[tuple[str, np.ndarray]]) -> None:
+    video = clip(shared_data, "Hi").read_bytes()
+    uploads = {
+        "empty.mp4": (b"", "empty file"),
+        "notes.txt": (b"hello, not a video\n" * 50, "video"),  # "can not open as a video" or
+        "cut.mp4": (video[:3000], "video"),  # "no decodable video frames", as the decoder finds
+        "noise.webm": (np.random.default_rng(0).bytes(5000), "video"),
+    }
+    for name, (data, says) in uploads.items():
+        r = client.post("/v1/predict", files={"file": (name, data, "video/mp4")})
+        assert r.status_code == 422 and says in r.json()["detail"] and name in r.json()["detail"], (name, r.text)
+    r = client.post("/v1/predict", files={"file": ("part.mp4", video[: len(video) // 3], "video/mp4")})
+    assert r.status_code == 200 and "truncated" in r.json()["warnings"][0]  # what could be decoded, and a warning
+    assert client.post("/v1/predict", data={"video": "x"}).status_code == 422  # no file field
+    assert client.post("/v1/predict/landmarks", content=b"{nope", headers={"content-type": "application/json"}
+                       ).status_code == 422
+    infinite = json.dumps({"frames": [[[float("inf")] * 3] * 543]}).encode()  # Python's JSON allows Infinity
+    assert client.post("/v1/predict/landmarks", content=infinite, headers={"content-type": "application/json"}
+                       ).status_code == 422
+    assert client.post("/v1/predict/landmarks?top_k=0", json={"frames": as_json(held_out[0][1])}).status_code == 422
+    assert client.get("/healthz").json() == {"status": "ok", "labels": 3, "busy_videos": 0, "streams": 0}
+    label, array = held_out[0]
+    assert client.post("/v1/predict/landmarks", json={"frames": as_json(array)}).status_code == 200
+
+
+def test_size_duration_and_rate_limits(classifier: Classifier, shared_data: Path,
+                                       held_out: list[tuple[str, np.ndarray]]) -> None:
+    with TestClient(create_app(classifier, ServerSettings(max_upload_mb=0.05))) as c:
+        path = clip(shared_data, "Hi")  # ~200 KB, 3 s
+        r = c.post("/v1/predict", files={"file": (path.name, path.read_bytes(), "video/mp4")})
+        assert r.status_code == 413 and "0.05 MB" in r.json()["detail"]
+        chunks = (b"x" * 10_000 for _ in range(10))  # no Content-Length: counted while it streams in
+        assert c.post("/v1/predict/landmarks", content=chunks, headers={"content-type": "application/json"}
+                      ).status_code == 413
+    with TestClient(create_app(classifier, ServerSettings(max_duration_s=1.0, max_fps=15))) as c:
+        r = c.post("/v1/predict", files={"file": (path.name, path.read_bytes(), "video/mp4")})
+        assert r.status_code == 413 and "limit is 1.0 s" in r.json()["detail"]
+        frame = [[0.5, 0.5, 0.0]] * 543
+        assert c.post("/v1/predict/landmarks", json={"frames": [frame] * 16, "fps": 15}).status_code == 413
+        assert c.post("/v1/predict/landmarks", json={"frames": [frame] * 15, "fps": 15}).status_code == 200
+    cap = cv2.VideoCapture(str(path))
+    with TestClient(create_app(classifier, ServerSettings(max_fps=2))) as c, c.websocket_connect("/v1/stream") as ws:
+        assert ws.receive_json()["type"] == "ready"
+        kinds = []
+        for _ in range(8):  # camera frames faster than 2 a second (each reply comes as soon as it is ready)
+            ws.send_bytes(cv2.imencode(".jpg", cap.read()[1])[1].tobytes())
+            reply = ws.receive_json()
+            kinds.append(reply["type"])
+            assert reply["type"] == "result" or reply["status"] == 429
+        assert kinds[:2] == ["result", "result"] and kinds.count("dropped") >= 3, kinds
+
+
+def test_api_key_and_cors(classifier: Classifier, held_out: list[tuple[str, np.ndarray]]) -> None:
+    settings = ServerSettings(api_key="s3cret", cors_origins=("https://example.org",))
+    with TestClient(create_app(classifier, settings)) as c:
+        assert c.get("/healthz").status_code == 200  # liveness stays open
+        assert c.get("/v1/model").status_code == 401
+        assert c.get("/v1/model", headers={"X-API-Key": "wrong"}).status_code == 401
+        body = {"frames": as_json(held_out[0][1])}
+        assert c.post("/v1/predict/landmarks", json=body).status_code == 401
+        assert c.post("/v1/predict/landmarks", json=body, headers={"X-API-Key": "s3cret"}).status_code == 200
+        with pytest.raises(WebSocketDenialResponse) as denied, c.websocket_connect("/v1/stream"):
+            pass
+        assert denied.value.status_code == 401
+        with c.websocket_connect("/v1/stream?api_key=s3cret") as ws:
+            assert ws.receive_json()["type"] == "ready"
+        allowed = c.options("/v1/model", headers={"Origin": "https://example.org",
+                                                  "Access-Control-Request-Method": "GET",
+                                                  "Access-Control-Request-Headers": "X-API-Key"})
+        assert allowed.headers["access-control-allow-origin"] == "https://example.org"
+        other = c.get("/healthz", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_stream_landmark_frames_gives_words(client: TestClient, held_out: list[tuple[str, np.ndarray]]) -> None:
+    """Three held-out signs in a row, sent as landmark frames at 15 fps -> three words, in order."""
+    picks = [next(a for lab, a in held_out if lab == want) for want in ("Hi", "Sleep", "Eat")]
+    with client.websocket_connect("/v1/stream?fps=15") as ws:
+        assert ws.receive_json()["labels"] == ["Eat", "Hi", "Sleep"]
+        t = 0.0
+        for array in picks:
+            for frame in array:
+                ws.send_text(json.dumps({"landmarks": as_json(frame[None])[0], "t": t}))
+                reply = ws.receive_json()
+                assert reply["type"] == "result", reply
+                t += 1 / 15
+        assert [w["label"] for w in reply["words"]] == ["Hi", "Sleep", "Eat"]
+        assert all(0 <= w["start"] < w["end"] <= t for w in reply["words"])
+
+
+def test_stream_jpeg_frames_and_bad_messages(client: TestClient, shared_data: Path) -> None:
+    cap = cv2.VideoCapture(str(clip(shared_data, "Hi")))
+    with client.websocket_connect("/v1/stream") as ws:
+        assert ws.receive_json()["type"] == "ready"
+        for bad, says in ((b"\xff\xd8 not really a jpeg", "not a JPEG"), ("{]", "not JSON"),
+                          (json.dumps({"landmarks": [[0, 0, 0]] * 21}), "543"), ("[1, 2, 3]", "543")):
+            (ws.send_bytes if isinstance(bad, bytes) else ws.send_text)(bad)
+            reply = ws.receive_json()
+            assert reply["type"] == "error" and reply["status"] == 422 and says in reply["detail"], reply
+        hands = 0
+        for _ in range(20):
+            ok, frame = cap.read()
+            assert ok
+            ws.send_bytes(cv2.imencode(".jpg", cv2.resize(frame, (480, 270)))[1].tobytes())
+            reply = ws.receive_json()
+            assert reply["type"] == "result", reply
+            parts = reply["landmarks"]
+            assert len(parts["pose"]) == 33 and len(parts["face"]) == 468
+            assert all(0 <= c <= 1.2 for p in parts["pose"][:25] if p for c in p)
+            hands += parts["right_hand"] is not None or parts["left_hand"] is not None
+        assert hands >= 5
+    assert client.get("/healthz").json()["streams"] == 0
+
+
+def test_stream_limit(classifier: Classifier) -> None:
+    with TestClient(create_app(classifier, ServerSettings(max_streams=1))) as c, c.websocket_connect("/v1/stream"):
+        with pytest.raises(WebSocketDenialResponse) as denied, c.websocket_connect("/v1/stream"):
+            pass
+        assert denied.value.status_code == 429
+
+
+def test_cli_serve_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", str(tmp_path), "--port", "0"]) == 2
+    assert "not a signrec model folder" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path), "--max-fps", "0"]) == 2
+    assert "max_fps must be > 0" in capsys.readouterr().err
+
+
+def test_onnxruntime_backend_gives_the_same_answers(mlr511_tiny_model: Path, classifier: Classifier, tmp_path: Path,
+                                                    held_out: list[tuple[str, np.ndarray]]) -> None:
+    import shutil
+
+    from signrec.export import export_onnx
+
+    model = shutil.copytree(mlr511_tiny_model, tmp_path / "model")
+    export_onnx(classifier, model / "model.onnx", sequences=[a for _label, a in held_out[:2]])
+    with TestClient(create_app(Classifier.load(model, backend="onnxruntime"), backend="onnxruntime")) as c:
+        assert c.get("/v1/model").json()["backend"] == "onnxruntime"
+        for _label, array in held_out[:3]:
+            expected = classifier.predict_proba([array])[0]
+            top = c.post("/v1/predict/landmarks", json={"frames": as_json(array)}).json()["top"]
+            assert top[0]["label"] == classifier.labels[int(np.argmax(expected))]
+            assert abs(top[0]["p"] - float(expected.max())) < 1e-3
