@@ -233,7 +233,8 @@ class FeatureExtractor(torch.nn.Module):
         if spec.normalize:
             x = self._normalize(x, valid)
         if spec.canonical_hand:
-            x = torch.where(self._left_dominant(x)[:, None, None, None], mirror(x, 0.0), x)
+            flipped = mirror(x, 0.0 if spec.normalize else 0.5)  # about the body centre or the image centre
+            x = torch.where(self._left_dominant(x)[:, None, None, None], flipped, x)
         x = x[:, :, self.subset, : spec.dims]
         if spec.frames > 0:
             x, valid = resample(x, lengths, spec.frames)
