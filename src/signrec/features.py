@@ -229,7 +229,7 @@ class FeatureExtractor(torch.nn.Module):
         lengths = valid.sum(1)  # a length beyond the padded array means the whole array
         x = torch.where(valid[:, :, None, None], x, x.new_tensor(float("nan")))
         if spec.max_gap > 0:
-            x = self._fill_hand_gaps(x, lengths)
+            x = self._fill_hand_gaps(x)
         if spec.normalize:
             x = self._normalize(x, valid)
         if spec.canonical_hand:
@@ -240,8 +240,12 @@ class FeatureExtractor(torch.nn.Module):
             x, valid = resample(x, lengths, spec.frames)
         return self._features(x, valid), valid
 
-    def _fill_hand_gaps(self, x: Tensor, lengths: Tensor) -> Tensor:
-        """Linear interpolation over interior gaps of at most `max_gap` frames in which a hand is missing."""
+    def _fill_hand_gaps(self, x: Tensor) -> Tensor:
+        """Linear interpolation over interior gaps of at most `max_gap` frames in which a hand is missing.
+
+        Previous/next seen frame come from (T, T) masked max/min (ONNX has no cumulative max): memory
+        grows with T squared, fine for clips and sliding windows of a few thousand frames.
+        """
         steps = torch.arange(x.shape[1], device=x.device).float()
         before = steps[None, :] <= steps[:, None]  # (T, T) [t, s]: source frame s <= target frame t
         after = steps[None, :] >= steps[:, None]
@@ -253,7 +257,7 @@ class FeatureExtractor(torch.nn.Module):
             prev = torch.where(before[None] & seen[:, None, :], src, src.new_tensor(-1.0)).amax(-1)
             nxt = torch.where(after[None] & seen[:, None, :], src, src.new_tensor(1e9)).amin(-1)
             gap = nxt - prev - 1
-            fill = ~seen & (prev >= 0) & (nxt < lengths[:, None].float()) & (gap <= self.spec.max_gap)
+            fill = ~seen & (prev >= 0) & (nxt < 1e9) & (gap <= self.spec.max_gap)  # padding is never seen
             a = _gather_frames(hand, prev.clamp(min=0).long())
             b = _gather_frames(hand, torch.minimum(nxt, steps[-1]).long())  # not shape[1]: ONNX would fix it
             w = ((steps[None, :] - prev) / (nxt - prev).clamp(min=1.0))[:, :, None, None]
