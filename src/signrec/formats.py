@@ -164,14 +164,7 @@ def read_kaggle_parquet(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_hands(path: str | os.PathLike) -> np.ndarray:
-    path = Path(path)
-    try:
-        array = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FormatError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError) as exc:
-        raise FormatError(f"{path}: not a readable .npy file ({exc})") from None
-    return from_hands(array, path)
+    return from_hands(landmarks.read_npy(path), path)
 
 
 # --- batch import -----------------------------------------------------------------------------------------

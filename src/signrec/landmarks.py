@@ -60,16 +60,20 @@ def validate(array: np.ndarray, source: str | os.PathLike = "<array>") -> np.nda
     return array.astype(np.float32, copy=False)
 
 
-def load(path: str | os.PathLike) -> np.ndarray:
-    """Load and validate one landmark `.npy` file."""
+def read_npy(path: str | os.PathLike) -> np.ndarray:
+    """Any `.npy` array, without pickles; a missing or unreadable file is a LandmarkError naming it."""
     path = Path(path)
     try:
-        array = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise LandmarkError(f"{path}: no such file") from None
     except (ValueError, OSError, EOFError) as exc:
         raise LandmarkError(f"{path}: not a readable .npy file ({exc})") from None
-    return validate(array, path)
+
+
+def load(path: str | os.PathLike) -> np.ndarray:
+    """Load and validate one landmark `.npy` file."""
+    return validate(read_npy(path), path)
 
 
 def save(path: str | os.PathLike, array: np.ndarray) -> None:

@@ -27,7 +27,7 @@ from mediapipe.python.solutions.pose_connections import POSE_CONNECTIONS
 
 from signrec import SignrecError
 from signrec.files import atomic_path
-from signrec.landmarks import PARTS, validate
+from signrec.landmarks import PARTS, read_npy, validate
 
 SHEET_SUFFIXES = (".png", ".jpg", ".jpeg")
 ANIMATION_SUFFIXES = (".gif", ".mp4")
@@ -176,13 +176,7 @@ def _video_info(video: Path) -> tuple[tuple[int, int], int, float]:
 
 def load_any(path: str | os.PathLike) -> np.ndarray:
     """A landmark .npy file; hands-only (T, 2, 21, 3) arrays are accepted too (see signrec.formats)."""
-    path = Path(path)
-    try:
-        raw = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ShowError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError) as exc:
-        raise ShowError(f"{path}: not a readable .npy file ({exc})") from None
+    raw = read_npy(path)
     if raw.ndim == 4 and raw.shape[1:] == (2, 21, 3):
         from signrec.formats import from_hands
 
