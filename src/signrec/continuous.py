@@ -187,17 +187,15 @@ def _word(labels: list[str], cut: _Cut, proba: np.ndarray) -> dict[str, Any]:
             "confidence": round(float(proba[best]), 4)}
 
 
-def _accept(words: list[dict[str, Any]], word: dict[str, Any], s: StreamSettings) -> bool:
-    """Append `word` (or extend the previous one with the same label); False if it is not reported."""
+def _accept(words: list[dict[str, Any]], word: dict[str, Any], s: StreamSettings) -> None:
+    """Append `word`, extend the previous word if it has the same label, or drop it if unsure."""
     if word["confidence"] < s.threshold:
-        return False
+        return
     if words and words[-1]["label"] == word["label"] and word["start"] - words[-1]["end"] < s.merge_gap:
-        prev = words[-1]
-        prev["end"] = word["end"]
-        prev["confidence"] = max(prev["confidence"], word["confidence"])
-        return True
-    words.append(word)
-    return True
+        words[-1]["end"] = word["end"]
+        words[-1]["confidence"] = max(words[-1]["confidence"], word["confidence"])
+    else:
+        words.append(word)
 
 
 def _top(labels: list[str], proba: np.ndarray, k: int) -> list[tuple[str, float]]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import torch
 
 from signrec import SignrecError
 from signrec.artifact import BACKENDS, Classifier
@@ -48,12 +49,18 @@ class LiveRecognizer:
     """Iterate over a frame source and get one LiveUpdate per frame; `finish()` flushes the last sign.
 
     `realtime` paces a file at its frame rate (as a camera would deliver it); otherwise files run as fast
-    as possible. Cameras and streams are always real time.
+    as possible. Cameras and streams are always real time. `threads` sets torch's (process-wide) thread
+    count until `close()`: the classifier's calls are tiny, and several threads fighting MediaPipe for
+    the cores made each call 100x slower on a busy 2-core machine (None leaves torch's setting alone).
     """
 
     def __init__(self, classifier: Classifier, source: FrameSource | str | int,
-                 extract: ExtractSettings | None = None, realtime: bool = False, **settings: Any):
+                 extract: ExtractSettings | None = None, realtime: bool = False, threads: int | None = 1,
+                 **settings: Any):
         self.source = open_source(source) if isinstance(source, str | int | os.PathLike) else source
+        self._torch_threads = torch.get_num_threads()  # restored by close()
+        if threads:
+            torch.set_num_threads(threads)
         self.classifier = classifier
         self.realtime = realtime
         self.recognizer = StreamRecognizer(classifier, self.source.fps, **settings)
@@ -90,6 +97,7 @@ class LiveRecognizer:
     def close(self) -> None:
         self.extractor.close()
         self.source.close()
+        torch.set_num_threads(self._torch_threads)
 
     def __enter__(self) -> LiveRecognizer:
         return self
@@ -142,9 +150,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    torch.set_num_threads(max(1, args.threads))
     source = args.video or args.url or (args.camera if args.camera is not None else 0)
     if not args.headless and sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
             and not os.environ.get("WAYLAND_DISPLAY"):
@@ -152,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     classifier = Classifier.load(args.model, backend=args.backend)
     last: tuple[Any, ...] | None = None
     with LiveRecognizer(classifier, source, extract_settings_from_args(args), realtime=args.realtime,
-                        **settings_from_args(args)) as live:
+                        threads=max(1, args.threads), **settings_from_args(args)) as live:
         try:
             for update in live:
                 if args.headless:
