@@ -103,3 +103,15 @@ def mlr511_sentence_landmarks(mlr511_sentence) -> np.ndarray:
     from signrec.extract import extract_video
 
     return extract_video(mlr511_sentence[0])[0]
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a test module, as live use runs it: on a busy 2-core machine a second torch
+    thread fighting MediaPipe and other processes made each small classifier call ~100x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -6,21 +6,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from signrec import SignrecError
 from signrec.artifact import Classifier
 from signrec.continuous import StreamRecognizer, StreamSettings, segments, transcribe, word_accuracy
 from signrec.landmarks import empty
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Live use runs the classifier on one thread (see live.LiveRecognizer); so do these tests."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_segments_find_each_sign_of_the_sentence(mlr511_sentence, mlr511_sentence_landmarks):

@@ -15,6 +15,8 @@ from signrec.dataset import read_labels
 from signrec.export import ExportError, OnnxNetwork, export_onnx, torch_logits
 from signrec.landmarks import load
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def real_sequences(mlr511_tiny_landmarks, mlr511_sentence_landmarks) -> list[np.ndarray]:
@@ -75,3 +77,19 @@ def test_user_errors_exit_2(tmp_path, mlr511_tiny_model, capsys):
     assert not (model / "model.onnx").exists()
     with pytest.raises(ArtifactError, match="signrec export"):
         Classifier.load(model, backend="onnxruntime")
+
+
+def test_live_with_the_onnxruntime_backend_reads_what_torch_reads(mlr511_tiny_model, shared_data, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(mlr511_tiny_model, model)
+    assert main(["export", str(model)]) == 0
+    capsys.readouterr()
+    clip = shared_data / "mlr511_arsl" / "videos" / "user08" / "G08" / "R04.mp4"
+    words = {}
+    for backend in ("torch", "onnxruntime"):
+        assert main(["live", str(model), "--video", str(clip), "--headless", "--backend", backend]) == 0
+        words[backend] = json.loads(capsys.readouterr().out.splitlines()[-1])["words"]
+    assert len(words["torch"]) == 1
+    assert [(w["label"], w["start"], w["end"]) for w in words["onnxruntime"]] == \
+        [(w["label"], w["start"], w["end"]) for w in words["torch"]]
+    assert words["onnxruntime"][0]["confidence"] == pytest.approx(words["torch"][0]["confidence"], abs=1e-3)

@@ -6,11 +6,14 @@ import json
 import time
 
 import numpy as np
+import pytest
 
 from signrec.artifact import Classifier
 from signrec.cli import main
 from signrec.continuous import transcribe
 from signrec.live import LiveRecognizer, draw
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_live_recognizer_on_a_video_file(mlr511_tiny_model, mlr511_sentence, mlr511_sentence_landmarks):
