@@ -19,11 +19,12 @@ import json
 import logging
 import math
 import os
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -258,8 +259,6 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(), bac
     app = FastAPI(title="signrec", version=__version__, lifespan=lifespan,
                   description="Sign-language recognition: upload a video or landmarks, or stream a camera. "
                               f"Landmark layout: {LAYOUT_HELP}")
-    app.state.classifier = classifier
-    app.state.settings = settings
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=[API_KEY_HEADER, "Content-Type"])
@@ -523,9 +522,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="require this key in the X-API-Key header (default: $SIGNREC_API_KEY; none = open)")
     parser.add_argument("--cors-origins", nargs="*", default=[], metavar="ORIGIN",
                         help="browser origins allowed to call the API, e.g. https://example.org ('*': any)")
-    parser.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_mb, help="[%(default)s]")
-    parser.add_argument("--max-duration-s", type=float, default=defaults.max_duration_s, help="[%(default)s]")
-    parser.add_argument("--max-fps", type=float, default=defaults.max_fps, help="[%(default)s]")
+    parser.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_mb,
+                        help="largest upload or stream message, in MB; larger gets 413 [%(default)s]")
+    parser.add_argument("--max-duration-s", type=float, default=defaults.max_duration_s,
+                        help="longest video or landmark sequence, in seconds; longer gets 413 [%(default)s]")
+    parser.add_argument("--max-fps", type=float, default=defaults.max_fps,
+                        help="faster videos are subsampled; a stream sending camera frames faster has frames "
+                             "dropped (429) [%(default)s]")
     parser.add_argument("--workers", type=int, default=defaults.workers,
                         help="videos processed at once [%(default)s]")
     parser.add_argument("--max-streams", type=int, default=defaults.max_streams,
@@ -547,8 +550,10 @@ def run(args: argparse.Namespace) -> int:
     classifier = Classifier.load(args.model, backend=args.backend)
     app = create_app(classifier, settings, backend=args.backend)
     print(f"signrec serve: {len(classifier.labels)} signs from {args.model} ({args.backend}); "
-          f"page http://{args.host}:{args.port}/  docs http://{args.host}:{args.port}/docs"
-          + ("  (API key required)" if settings.api_key else ""), flush=True)
-    log.info("settings: %s", {k: v for k, v in asdict(settings).items() if k != "api_key"})
+          f"page http://{args.host}:{args.port}/  docs http://{args.host}:{args.port}/docs\n"
+          f"limits: {settings.public()}", flush=True)
+    if not settings.api_key and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"signrec serve: warning: listening on {args.host} without --api-key: anyone who can reach this "
+              "port can use the model", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", ws_max_size=settings.max_upload_bytes)
     return 0
