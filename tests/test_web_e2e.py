@@ -28,6 +28,7 @@ from websockets.sync.client import connect
 from signrec.dataset import read_labels
 
 CLIP = ("Hi", "user07", "R01")  # label, signer, repetition: user07 is the tiny model's held-out test signer
+API_KEY = "e2e-key"  # the page takes it from ?api_key= (or its Connection field) for /v1/model and the stream
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
                   "--use-fake-device-for-media-stream", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--remote-debugging-port=0",
@@ -76,7 +77,8 @@ def server(mlr511_tiny_model: Path, tmp_path: Path) -> Iterator[str]:
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "signrec.cli", "serve", str(mlr511_tiny_model),
-                                 "--port", str(port), "--max-fps", "15"], stdout=out, stderr=subprocess.STDOUT)
+                                 "--port", str(port), "--max-fps", "15"], stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "SIGNREC_API_KEY": API_KEY})
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
@@ -132,7 +134,8 @@ def chromium(tmp_path: Path, shared_data: Path) -> Iterator[tuple[list[str], Pat
 def test_page_recognises_a_held_out_clip_from_the_camera(server: str, chromium: tuple[list[str], Path],
                                                          tmp_path: Path) -> None:
     command, profile = chromium
-    browser = subprocess.Popen([*command, server + "/"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert httpx.get(server + "/v1/model").status_code == 401
+    browser = subprocess.Popen([*command, f"{server}/?api_key={API_KEY}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         port_file = profile / "DevToolsActivePort"
         port = wait_for(lambda: port_file.exists() and port_file.read_text().split("\n")[0], 60, "Chromium")
