@@ -244,7 +244,7 @@ def test_onnxruntime_backend_gives_the_same_answers(mlr511_tiny_model: Path, cla
 
     model = shutil.copytree(mlr511_tiny_model, tmp_path / "model")
     export_onnx(classifier, model / "model.onnx", sequences=[a for _label, a in held_out[:2]])
-    with TestClient(create_app(Classifier.load(model, backend="onnxruntime"), backend="onnxruntime")) as c:
+    with TestClient(create_app(Classifier.load(model, backend="onnxruntime"))) as c:
         assert c.get("/v1/model").json()["backend"] == "onnxruntime"
         for _label, array in held_out[:3]:
             expected = classifier.predict_proba([array])[0]

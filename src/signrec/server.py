@@ -246,7 +246,7 @@ class _BodyLimit:
 # --- the app ----------------------------------------------------------------------------------------------
 
 
-def create_app(classifier: Any, settings: ServerSettings = ServerSettings(), backend: str = "torch") -> FastAPI:
+def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> FastAPI:
     """The FastAPI app serving `classifier` (a signrec.artifact.Classifier) under `settings`."""
     video_pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="signrec-video")
     busy = {"videos": 0, "streams": 0}  # changed only on the event loop: no lock needed
@@ -295,7 +295,7 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(), bac
         """Labels, feature spec, training metrics and this server's limits."""
         meta = dict(getattr(classifier, "meta", {}) or {})
         return {"labels": labels, "spec": classifier.spec.to_dict(), "layout": landmarks.LAYOUT,
-                "metrics": meta.get("metrics"), "meta": meta, "backend": backend, "limits": settings.public(),
+                "metrics": meta.get("metrics"), "meta": meta, "backend": classifier.backend, "limits": settings.public(),
                 "version": __version__}
 
     @app.post("/v1/predict/landmarks", response_model=Prediction, dependencies=[Depends(require_key)],
@@ -548,7 +548,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     classifier = Classifier.load(args.model, backend=args.backend)
-    app = create_app(classifier, settings, backend=args.backend)
+    app = create_app(classifier, settings)
     print(f"signrec serve: {len(classifier.labels)} signs from {args.model} ({args.backend}); "
           f"page http://{args.host}:{args.port}/  docs http://{args.host}:{args.port}/docs\n"
           f"limits: {settings.public()}", flush=True)
