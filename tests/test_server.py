@@ -160,6 +160,25 @@ def test_size_duration_and_rate_limits(classifier: Classifier, shared_data: Path
         assert ws.receive_json()["type"] == "result"
 
 
+def test_busy_server_answers_429_and_stays_responsive(classifier: Classifier, shared_data: Path) -> None:
+    """MediaPipe runs off the event loop: while a video is processed, health checks answer at once, and a
+    request over the queue limit gets 429 instead of waiting."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    video = clip(shared_data, "Eat")
+    with TestClient(create_app(classifier, ServerSettings(workers=1, max_queue=1))) as c, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(c.post, "/v1/predict", files={"file": (video.name, video.read_bytes(), "video/mp4")})
+        while c.get("/healthz").json()["busy_videos"] == 0:
+            assert not first.done(), first.result().text
+            time.sleep(0.01)
+        start = time.perf_counter()
+        assert c.get("/healthz").status_code == 200
+        assert time.perf_counter() - start < 1.5  # the video takes seconds
+        busy = c.post("/v1/predict", files={"file": (video.name, video.read_bytes(), "video/mp4")})
+        assert busy.status_code == 429 and busy.headers["retry-after"] == "2"
+        assert first.result(timeout=120).status_code == 200
+
+
 def test_api_key_and_cors(classifier: Classifier, held_out: list[tuple[str, np.ndarray]]) -> None:
     settings = ServerSettings(api_key="s3cret", cors_origins=("https://example.org",))
     with TestClient(create_app(classifier, settings)) as c:
