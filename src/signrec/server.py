@@ -542,11 +542,15 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
     import uvicorn
 
     from signrec.artifact import Classifier
 
     settings = settings_from_args(args)
+    # Requests run side by side in threads beside MediaPipe; each classifier call is tiny, and torch's
+    # intra-op threads fighting MediaPipe for the cores make it far slower (see live.LiveRecognizer).
+    torch.set_num_threads(1)
     classifier = Classifier.load(args.model, backend=args.backend)
     app = create_app(classifier, settings)
     print(f"signrec serve: {len(classifier.labels)} signs from {args.model} ({args.backend}); "
