@@ -533,6 +533,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="videos processed at once [%(default)s]")
     parser.add_argument("--max-streams", type=int, default=defaults.max_streams,
                         help="live WebSocket streams at once [%(default)s]")
+    parser.add_argument("--quiet", action="store_true", help="no log line per request (warnings and errors only)")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
@@ -559,5 +560,6 @@ def run(args: argparse.Namespace) -> int:
     if not settings.api_key and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"signrec serve: warning: listening on {args.host} without --api-key: anyone who can reach this "
               "port can use the model", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", ws_max_size=settings.max_upload_bytes)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info",
+                access_log=not args.quiet, ws_max_size=settings.max_upload_bytes)
     return 0
