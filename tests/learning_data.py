@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +29,14 @@ def lsa64_subset(shared_data: Path, out: Path, signs: tuple[str, ...] = LSA64_SI
 
 def mlr511_videos(shared_data: Path, csv_path: Path, signs: tuple[str, ...], signers: tuple[str, ...],
                   repetitions: tuple[str, ...]) -> Path:
-    """A labels.csv naming some of the real mlr511 videos where they lie (nothing is copied)."""
-    rows = [s for s in dataset.read_labels(shared_data / "mlr511_arsl" / "labels.csv")
-            if s.label in signs and s.signer in signers and s.extra["repetition"] in repetitions]
+    """A labels.csv of some real mlr511 videos, copied beside it (a few hundred kB) so that the dataset is
+    self-contained, as a user's would be."""
+    rows = []
+    for s in dataset.read_labels(shared_data / "mlr511_arsl" / "labels.csv"):
+        if s.label in signs and s.signer in signers and s.extra["repetition"] in repetitions:
+            target = csv_path.parent / s.path.relative_to(shared_data / "mlr511_arsl")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(s.path, target)
+            rows.append(dataclasses.replace(s, path=target))
     dataset.write_labels(csv_path, rows)
     return csv_path

@@ -28,6 +28,7 @@ RUN must be on storage all nodes share; only global rank 0 writes to it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -36,7 +37,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,8 @@ class TrainConfig:
     accelerator: str = "cpu"            # Lightning accelerator: "cpu", "gpu", "auto"
     devices: int = 1                    # processes (DDP when > 1) per node
     num_nodes: int = 1
+    threads: int = 1                    # torch threads per process: these small sequential models gain little
+                                        # from more, and lose 10x or more when cores are shared (DDP, other jobs)
     tensorboard: bool = False           # also log for TensorBoard (needs the tensorboard package)
 
     def __post_init__(self) -> None:
@@ -97,7 +100,7 @@ class TrainConfig:
         if unknown:
             raise SignrecError(f"model {self.model!r} has no hyperparameter(s) {unknown}; "
                                f"known: {sorted(default_hparams(self.model))}")
-        for name in ("batch_size", "max_epochs", "devices", "num_nodes"):
+        for name in ("batch_size", "max_epochs", "devices", "num_nodes", "threads"):
             if getattr(self, name) < 1:
                 raise SignrecError(f"{name} must be at least 1")
         object.__setattr__(self, "test_signers", tuple(self.test_signers))
@@ -292,6 +295,16 @@ def build_lightning_classes():
     return L, SignModule, FeatureData
 
 
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:
     def factor(step: int) -> float:
         if step < warmup:
@@ -354,7 +367,8 @@ def fit(model: nn.Module, train: tuple[list[np.ndarray], list[int]], val: tuple[
     log = run / "logs" / "metrics.csv"
     earlier = log.read_text(encoding="utf-8") if resume and log.is_file() and _is_global_zero() else None
     start = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=last if resume and last.is_file() else None)
+    with torch_threads(config.threads):
+        trainer.fit(module, datamodule=data, ckpt_path=last if resume and last.is_file() else None)
     seconds = time.perf_counter() - start
     zero = trainer.global_rank == 0
     if zero and earlier is not None and log.is_file():
@@ -444,7 +458,9 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], out: Path, config: 
         samples = getattr(split, name)
         if samples:
             seqs, y = part(samples)
-            metrics[name] = score(np.array(y), classifier.predict_proba(seqs), labels, per_class=False)
+            with torch_threads(config.threads):
+                proba = classifier.predict_proba(seqs)
+            metrics[name] = score(np.array(y), proba, labels, per_class=False)
     classifier.meta["metrics"] = metrics
     classifier.save(out / "model")
     write_json(out / "metrics.json", metrics)
@@ -550,7 +566,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     parser.add_argument("data", help="labels.csv (or its folder) of landmark .npy files or of videos")
     parser.add_argument("--out", required=True, type=Path, help="run folder to create (or resume)")
-    parser.add_argument("--model", help=f"network (default {d.model}); see signrec.models")
+    from signrec.models import MODELS
+
+    parser.add_argument("--model", choices=sorted(MODELS), help=f"network (default {d.model})")
     parser.add_argument("--hparam", action="append", metavar="KEY=VALUE", help="model hyperparameter override")
     parser.add_argument("--feature", action="append", metavar="KEY=VALUE", help="feature spec override")
     parser.add_argument("--no-augment", dest="augment", action="store_false", default=None,
@@ -570,6 +588,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, help="processes per node; > 1 trains with DDP")
     parser.add_argument("--num-nodes", type=int, help="machines (launch with torchrun or srun, see docs)")
     parser.add_argument("--accelerator", help=f"Lightning accelerator (default {d.accelerator})")
+    parser.add_argument("--threads", type=int, help=f"torch threads per process (default {d.threads})")
     parser.add_argument("--tensorboard", action="store_true", default=None, help="also write TensorBoard logs")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint, with its saved config and split "
@@ -585,7 +604,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**values)
 
 
-RESUME_OVERRIDES = ("max_epochs", "patience", "devices", "num_nodes", "accelerator")
+RESUME_OVERRIDES = ("max_epochs", "patience", "devices", "num_nodes", "accelerator", "threads")
 """What --resume may change: how long and where to train, not what is learned."""
 
 

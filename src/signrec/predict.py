@@ -1,0 +1,128 @@
+"""Recognise the sign in each of some files: videos (extracted on the fly) or landmark .npy files.
+
+    signrec predict RUN/model clip.mp4 other.npy [--top-k 3] [--threshold 0.5] [--json]
+    signrec predict RUN/model recording.mp4 --continuous      # a sequence of signs -> words with times
+
+A prediction whose probability is below the threshold is reported as "unknown": an isolated-sign
+classifier always picks one of its labels, and a low score is the only hint that it saw none of them.
+A file that can not be read is reported and the others are still predicted (exit status 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signrec import SignrecError, cli
+
+UNKNOWN = "unknown"
+
+
+def _load(path: Path, with_fps: bool = False) -> tuple[np.ndarray, float | None]:
+    from signrec.extract import extract_video, load_or_extract
+
+    if with_fps and path.suffix.lower() != ".npy":
+        array, info = extract_video(path)
+        return array, info.get("fps")
+    return load_or_extract(path), None
+
+
+def predict_files(classifier: Any, paths: Sequence[str | os.PathLike], top_k: int = 3, threshold: float = 0.5,
+                  progress: bool = False) -> list[dict[str, Any]]:
+    """One result per path, in order: {"path", "label", "confidence", "top": [{"label", "p"}]} or {"path", "error"}."""
+    from tqdm import tqdm
+
+    results: list[dict[str, Any]] = []
+    arrays, slots = [], []
+    for path in tqdm([Path(p) for p in paths], desc="reading", unit="file", disable=not progress):
+        try:
+            arrays.append(_load(path)[0])
+            slots.append(len(results))
+            results.append({"path": str(path)})
+        except SignrecError as exc:
+            results.append({"path": str(path), "error": str(exc)})
+    if arrays:
+        proba = classifier.predict_proba(arrays)
+        for slot, p in zip(slots, proba, strict=True):
+            results[slot].update(_ranked(classifier.labels, p, top_k, threshold))
+    return results
+
+
+def _ranked(labels: Sequence[str], p: np.ndarray, top_k: int, threshold: float) -> dict[str, Any]:
+    order = np.argsort(-p)[: max(1, top_k)]
+    best = float(p[order[0]])
+    return {"label": labels[order[0]] if best >= threshold else UNKNOWN, "confidence": best,
+            "top": [{"label": labels[i], "p": float(p[i])} for i in order]}
+
+
+def transcribe_files(classifier: Any, paths: Sequence[str | os.PathLike], fps: float | None = None,
+                     threshold: float = 0.5) -> list[dict[str, Any]]:
+    """Continuous signing: per file {"path", "fps", "words": [{"label", "start", "end", "confidence"}]}."""
+    from signrec.continuous import transcribe
+
+    results: list[dict[str, Any]] = []
+    for path in map(Path, paths):
+        try:
+            array, video_fps = _load(path, with_fps=True)
+            rate = fps or video_fps
+            if not rate:
+                raise SignrecError(f"{path}: frame rate unknown; pass --fps")
+            words = transcribe(classifier, array, rate)
+            for w in words:
+                if w["confidence"] < threshold:
+                    w["label"] = UNKNOWN
+            results.append({"path": str(path), "fps": rate, "words": words})
+        except SignrecError as exc:
+            results.append({"path": str(path), "error": str(exc)})
+    return results
+
+
+def format_table(results: Sequence[dict[str, Any]]) -> str:
+    width = min(60, max(len(r["path"]) for r in results))
+    lines = []
+    for r in results:
+        name = r["path"] if len(r["path"]) <= width else "..." + r["path"][-(width - 3):]
+        if "error" in r:
+            lines.append(f"{name:<{width}}  ERROR {r['error']}")
+        elif "words" in r:
+            words = "  ".join(f"{w['label']} [{w['start']:.2f}-{w['end']:.2f}s {w['confidence']:.0%}]"
+                              for w in r["words"]) or "(no sign found)"
+            lines.append(f"{name:<{width}}  {words}")
+        else:
+            top = "  ".join(f"{t['label']} {t['p']:.1%}" for t in r["top"])
+            lines.append(f"{name:<{width}}  {r['label']:<14} | {top}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="model folder (e.g. RUN/model)")
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="video files or landmark .npy files")
+    parser.add_argument("--top-k", type=int, default=3, help="how many labels to list per file [%(default)s]")
+    parser.add_argument("--threshold", type=float, default=0.5,
+                        help='below this probability the answer is "unknown" [%(default)s]')
+    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                        help="onnxruntime runs MODEL/model.onnx (see `signrec export`) [%(default)s]")
+    parser.add_argument("--continuous", action="store_true",
+                        help="each input is a sequence of signs: print words with start/end times")
+    parser.add_argument("--fps", type=float, help="frame rate of .npy inputs for --continuous (videos know theirs)")
+    cli.add_json_flag(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from signrec.artifact import Classifier
+
+    if args.top_k < 1:
+        raise SignrecError("--top-k must be at least 1")
+    classifier = Classifier.load(args.model, backend=args.backend)
+    if args.continuous:
+        results = transcribe_files(classifier, args.inputs, args.fps, args.threshold)
+    else:
+        results = predict_files(classifier, args.inputs, args.top_k, args.threshold,
+                                progress=not args.json and len(args.inputs) > 1)
+    cli.emit(args, results, format_table(results))
+    return 1 if any("error" in r for r in results) else 0

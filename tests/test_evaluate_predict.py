@@ -1,0 +1,113 @@
+"""Evaluate and predict on real MLR511 videos, extracted with MediaPipe inside the test."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from learning_data import mlr511_videos
+from signrec import cli, dataset
+from signrec.artifact import Classifier
+from signrec.evaluate import display_label, plot_confusion, read_log
+from signrec.extract import ensure_landmarks
+from signrec.predict import UNKNOWN, predict_files
+from signrec.train import TrainConfig, train
+
+SIGNS = ("Hi", "Sleep")
+
+
+@pytest.fixture(scope="module")
+def trained(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A 2-sign model trained on 12 real videos of user05-user07 (user07 validates); videos cached in tmp."""
+    root = tmp_path_factory.mktemp("mlr511")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SIGNREC_CACHE", str(root / "cache"))
+        videos = mlr511_videos(shared_data, root / "train" / "labels.csv", SIGNS, ("user05", "user06", "user07"), ("R01", "R02"))
+        config = TrainConfig(val_signers=("user07",), max_epochs=30, patience=30, batch_size=4, hparams={"hidden": 32})
+        train(ensure_landmarks(videos, progress=False), root / "run", config, progress=False)
+        yield root
+
+
+def test_evaluate_on_videos_of_an_unseen_signer(trained: Path, shared_data: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("SIGNREC_CACHE", str(trained / "cache"))
+    test_csv = mlr511_videos(shared_data, trained / "test" / "labels.csv", SIGNS, ("user08",), ("R01", "R02"))
+    out = trained / "eval"
+    assert cli.main(["evaluate", str(trained / "run" / "model"), str(test_csv), "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 4 and report["bad_files"] == []
+    assert report["top1"] >= 0.75, report  # two distinct signs by a person the model never saw
+    assert set(report["per_class"]) == set(SIGNS)
+    assert len(report["misclassified"]) == round(4 * (1 - report["top1"]))
+    for name in ("report.json", "misclassified.csv", "confusion.png", "learning_curves.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert json.loads((out / "report.json").read_text())["macro_f1"] == report["macro_f1"]
+    # The human-readable form names the files and the per-class figures.
+    assert cli.main(["evaluate", str(trained / "run" / "model"), str(test_csv), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "top-1" in text and "confusion.png" in text and "Sleep" in text
+
+
+def test_predict_videos_and_landmarks_keeps_going_past_bad_files(trained: Path, shared_data: Path, capsys,
+                                                                  monkeypatch) -> None:
+    monkeypatch.setenv("SIGNREC_CACHE", str(trained / "cache"))
+    test_csv = mlr511_videos(shared_data, trained / "test" / "labels.csv", SIGNS, ("user08",), ("R01", "R02"))
+    [clip] = [s for s in dataset.read_labels(ensure_landmarks(test_csv, progress=False))
+              if s.label == "Hi" and s.extra["repetition"] == "R01"]
+    video = trained / "test" / "videos" / "user08" / "G01" / "R01.mp4"  # the clip's video, unseen signer
+    bad = trained / "broken.mp4"
+    bad.write_bytes(b"not a video at all")
+    missing = trained / "missing.npy"
+    model = str(trained / "run" / "model")
+    status = cli.main(["predict", model, str(video), str(bad), str(clip.path), str(missing), "--top-k", "2", "--json"])
+    assert status == 1
+    results = json.loads(capsys.readouterr().out)
+    assert [r["path"] for r in results] == [str(video), str(bad), str(clip.path), str(missing)]
+    for good in (results[0], results[2]):
+        assert good["label"] in (*SIGNS, UNKNOWN) and len(good["top"]) == 2
+        assert good["top"][0]["p"] >= good["top"][1]["p"] and good["confidence"] == good["top"][0]["p"]
+    assert "broken.mp4" in results[1]["error"] and "missing.npy" in results[3]["error"]
+    # The video, extracted on the fly, gets the same answer as its cached landmarks.
+    assert results[0]["top"][0]["label"] == results[2]["top"][0]["label"]
+    assert results[0]["confidence"] == pytest.approx(results[2]["confidence"], abs=1e-4)
+    # The table names the failure too.
+    assert cli.main(["predict", model, str(clip.path), str(missing)]) == 1
+    assert "ERROR" in capsys.readouterr().out
+
+
+def test_threshold_gives_unknown(trained: Path) -> None:
+    classifier = Classifier.load(trained / "run" / "model")
+    npy = next((trained / "cache").rglob("*.npy"))
+    [sure] = predict_files(classifier, [npy], threshold=0.0)
+    [unsure] = predict_files(classifier, [npy], threshold=1.01)
+    assert sure["label"] in SIGNS and unsure["label"] == UNKNOWN
+    assert unsure["top"] == sure["top"]
+
+
+def test_predict_continuous_prints_words_with_times(trained: Path, shared_data: Path, capsys) -> None:
+    video = shared_data / "mlr511_arsl" / "videos" / "user08" / "G01" / "R04.mp4"  # 61 frames at 15 fps
+    assert cli.main(["predict", str(trained / "run" / "model"), str(video), "--continuous", "--json"]) == 0
+    [result] = json.loads(capsys.readouterr().out)
+    assert result["fps"] == 15.0
+    for word in result["words"]:
+        assert 0 <= word["start"] <= word["end"] <= 61 / 15 + 0.5
+        assert word["label"] in (*SIGNS, UNKNOWN)
+    npy = next((trained / "cache").rglob("*.npy"))
+    assert cli.main(["predict", str(trained / "run" / "model"), str(npy), "--continuous"]) == 1
+    assert "--fps" in capsys.readouterr().out
+
+
+def test_learning_curve_log_and_unicode_labels(trained: Path, tmp_path: Path) -> None:
+    series = read_log(trained / "run" / "logs" / "metrics.csv")
+    assert {"train_loss", "val_loss", "val_acc"} <= set(series) and any(k.startswith("lr") for k in series)
+    assert list(series["val_loss"]) == sorted(series["val_loss"])
+    labels = ["žuta", "ljubičasta", "smeđe", "مرحبا", "Hi"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing glyph is a warning in matplotlib
+        plot_confusion(np.array([0, 1, 2, 3, 4]), np.array([0, 2, 2, 3, 4]), labels, tmp_path / "cm.png")
+    assert (tmp_path / "cm.png").stat().st_size > 0
+    assert display_label("مرحبا") == "ابحرم" and display_label("smeđe") == "smeđe"
+    assert dataset.read_labels(trained / "train" / "labels.csv")[0].label in SIGNS
