@@ -127,29 +127,33 @@ def bench_server(model: Path, seq: np.ndarray, fps: float, requests: int, backen
     import httpx
 
     port = free_port()
-    cmd = [sys.executable, "-m", "signrec.cli", "serve", str(model), "--port", str(port), "--backend", backend]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"`{' '.join(cmd)}` exited: {server.stderr.read()[-2000:]}")
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not come up within 120 s")
-            time.sleep(0.5)
-        frames = [[[None if math.isnan(v) else float(v) for v in point] for point in frame] for frame in seq]
-        body = {"frames": frames, "fps": fps}
-        return {f"{c} client{'s' * (c > 1)}": asyncio.run(_load(base + "/v1/predict/landmarks", body, c, requests))
-                for c in (1, 20)}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    cmd = [sys.executable, "-m", "signrec.cli", "serve", str(model), "--port", str(port), "--backend", backend,
+           "--quiet"]
+    # the server's output goes to a file, not a pipe: a full pipe would stall it
+    with tempfile.TemporaryFile(mode="w+") as log:
+        server = subprocess.Popen(cmd, stdout=log, stderr=log, text=True)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 120
+            while True:
+                if server.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"`{' '.join(cmd)}` exited: {log.read()[-2000:]}")
+                try:
+                    if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not come up within 120 s")
+                time.sleep(0.5)
+            frames = [[[None if math.isnan(v) else float(v) for v in point] for point in frame] for frame in seq]
+            body = {"frames": frames, "fps": fps}
+            return {f"{c} client{'s' * (c > 1)}": asyncio.run(_load(base + "/v1/predict/landmarks", body, c, requests))
+                    for c in (1, 20)}
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def table(result: dict) -> str:
