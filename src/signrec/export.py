@@ -168,9 +168,9 @@ def check_sequences(classifier: Classifier, sources: Sequence[str | os.PathLike]
         source = Path(source)
         if source.suffix.lower() == ".csv" or source.is_dir():
             from signrec.dataset import read_labels
-            from signrec.extract import ensure_landmarks
 
-            samples = read_labels(ensure_landmarks(source))
+            # a dataset of videos: only the chosen few are extracted, never the whole dataset
+            samples = read_labels(source / "labels.csv" if source.is_dir() else source)
             step = max(1, len(samples) // n)  # spread over labels and signers, not the first rows only
             paths += [s.path for s in samples[::step][:n]]
         else:
