@@ -56,7 +56,8 @@ class StreamSettings:
     min_sign: float = 0.4
     """Shorter cuts are dropped (a scratch of the nose, a tracking glitch)."""
     pad: float = 0.5
-    """Context added before and after a cut when it is classified. Isolated-sign training clips include rest:
+    """Context added before a cut (and after it, up to the frame that ended it) when it is classified.
+    Isolated-sign training clips include rest:
     in MLR511 (users 01-06) a median 0.53 s before the hands rise and 0.40 s after they are down."""
     threshold: float = 0.4
     """A cut whose best class has a lower probability is not reported as a word."""
