@@ -57,8 +57,8 @@ class StreamSettings:
     """Shorter cuts are dropped (a scratch of the nose, a tracking glitch)."""
     pad: float = 0.5
     """Context added before a cut (and after it, up to the frame that ended it) when it is classified.
-    Isolated-sign training clips include rest:
-    in MLR511 (users 01-06) a median 0.53 s before the hands rise and 0.40 s after they are down."""
+    Isolated-sign training clips include rest: in MLR511 (users 01-06) a median 0.53 s before the hands
+    rise and 0.40 s after they are down."""
     threshold: float = 0.4
     """A cut whose best class has a lower probability is not reported as a word."""
     merge_gap: float = 0.5
