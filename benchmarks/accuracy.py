@@ -140,9 +140,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, help="scratch folder for runs (default: a temporary folder)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="signrec-bench-"))
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    print(f"# accuracy benchmark: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"load average at start {os.getloadavg()[0]:.1f}, seed {args.seed}", flush=True)
+    print(f"# accuracy benchmark: {platform.machine()}, {os.cpu_count()} cores, 1 torch thread per training "
+          f"(TrainConfig.threads), load average at start {os.getloadavg()[0]:.1f}, seed {args.seed}", flush=True)
 
     rows = []
     for name in args.data:

@@ -646,6 +646,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = config_from_args(args)
     if args.loso:
+        if config.test_signers or config.val_signers:
+            raise SignrecError("--loso chooses the test and validation signers itself; drop --test/--val-signers")
         summary = train_loso(args.data, args.out, config, resume=args.resume)
         if summary is not None:
             cli.emit(args, summary, loso_table(summary) + f"\n\nfolds and models in {args.out}")
