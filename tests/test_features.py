@@ -168,6 +168,66 @@ def test_padding_does_not_change_features():
         assert (features[0, n:] == 0).all()
 
 
+def reference_points(array: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """Steps 2-4 of the featurisation written plainly in numpy on all 543 points (what FeatureExtractor
+    does on the subset's points only): gap filling, normalisation, handedness."""
+    x = array.astype(np.float32)
+    for part in (LEFT, RIGHT):
+        seen = np.isfinite(x[:, part]).all((1, 2))
+        t = 0
+        while t < len(x):
+            end = t
+            while end < len(x) and not seen[end]:
+                end += 1
+            if end > t > 0 and end < len(x) and end - t <= spec.max_gap:
+                for u in range(t, end):
+                    w = np.float32((u - t + 1) / (end - t + 1))
+                    x[u, part] = x[t - 1, part] + (x[end, part] - x[t - 1, part]) * w
+            t = end + 1
+    if spec.normalize:
+        left, right = x[:, POSE_LEFT_SHOULDER, :2], x[:, POSE_RIGHT_SHOULDER, :2]
+        ok = np.isfinite(left).all(1) & np.isfinite(right).all(1)
+        if ok.any():
+            x[..., :2] -= ((left + right) / 2)[ok].mean(0)
+            x /= max(np.linalg.norm(left - right, axis=1)[ok].mean(), 1e-6)
+    if spec.canonical_hand:
+        travel, seen = [], []
+        for part in (LEFT, RIGHT):
+            present = np.isfinite(x[:, part, :2]).all((1, 2))
+            step = np.linalg.norm(np.diff(x[:, part, :2].mean(1), axis=0), axis=1)
+            travel.append(step[present[1:] & present[:-1]].sum())
+            seen.append(present.sum())
+        if travel[0] > travel[1] or (travel[0] == travel[1] and seen[0] > seen[1]):
+            x = mirror(x, 0.0 if spec.normalize else 0.5)
+    return x
+
+
+def assert_matches_reference(array: np.ndarray, spec: FeatureSpec) -> None:
+    """The extractor's features equal those of the numpy reference's points with those steps switched off."""
+    plain = FeatureSpec(**{**spec.to_dict(), "normalize": False, "canonical_hand": False, "max_gap": 0})
+    want, want_valid = featurize(reference_points(array, spec), plain)
+    got, got_valid = featurize(array, spec)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0, err_msg=str(spec))
+    assert (got_valid == want_valid).all()
+
+
+REFERENCE_SPECS = [FeatureSpec(subset=s, **kw) for s in SUBSETS for kw in (
+    {}, {"frames": 0, "use_z": True, "max_gap": 2}, {"normalize": False, "max_gap": 0}, {"canonical_hand": False})]
+
+
+def test_subset_first_matches_all_points_reference():
+    """Computing on the subset's points first (the fast path) gives what the steps give on all 543 points."""
+    right = body(24, seed=4)
+    right[5:7, RIGHT] = np.nan    # short gap: filled
+    right[12:18, RIGHT] = np.nan  # long gap: kept
+    right[20, :, :] = np.nan      # nothing detected
+    left = mirror(right)
+    left[3:5, LEFT] = np.nan
+    for spec in REFERENCE_SPECS:
+        for array in (right, left):
+            assert_matches_reference(array, spec)
+
+
 # --- real landmarks ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -206,6 +266,13 @@ def test_real_signers_all_come_out_right_handed(real):
     a, _ = featurize(real["user01"], spec)
     b, _ = featurize(real["user01_flipped"], spec)
     assert np.abs(a[:, :42 * 2] - b[:, :42 * 2]).mean() < 0.05
+
+
+def test_subset_first_matches_all_points_reference_on_real_data(real):
+    long = np.concatenate([real["user03"], real["user01_flipped"]])  # right- then left-handed, with gaps
+    for spec in REFERENCE_SPECS:
+        for array in (real["user01_flipped"], long):
+            assert_matches_reference(array, spec)
 
 
 def test_onnx_export_matches_torch_on_real_data(real, tmp_path):
