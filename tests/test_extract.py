@@ -161,3 +161,16 @@ def test_plan_rejects_folder_without_videos(tmp_path):
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(ExtractError, match="no video files"):
         plan_jobs(tmp_path, tmp_path / "out")
+
+
+def test_csv_pointing_outside_its_folder_keeps_clips_apart(shared_data, tmp_path):
+    """Same-named clips of different signers, listed by a CSV that lives elsewhere, must not collide."""
+    csv_path = tmp_path / "lists" / "labels.csv"
+    csv_path.parent.mkdir()
+    videos = shared_data / "mlr511_arsl" / "videos"
+    rows = [(videos / "user03/G01/R01.mp4", "Hi"), (videos / "user04/G01/R01.mp4", "Hi"),
+            (videos / "user03/G02/R01.mp4", "Please")]
+    csv_path.write_text("path,label\n" + "".join(f"{p},{label}\n" for p, label in rows))
+    jobs = plan_jobs(csv_path, tmp_path / "out")
+    assert [j.rel for j in jobs] == ["user03/G01/R01.mp4", "user04/G01/R01.mp4", "user03/G02/R01.mp4"]
+    assert len({j.output for j in jobs}) == 3

@@ -190,12 +190,15 @@ def plan_jobs(input_path: str | os.PathLike, out_dir: str | os.PathLike) -> list
     """Videos to extract and where each output goes (mirroring the input's relative paths)."""
     input_path, out_dir = Path(input_path), Path(out_dir)
     if input_path.is_file() and input_path.suffix.lower() == ".csv":
+        samples = read_labels(input_path)
+        # outputs mirror the paths relative to the CSV's folder, or to the videos' common folder when
+        # the CSV points outside its own (so that clips with the same name never collide)
+        base = input_path.parent.resolve()
+        if not all(s.path.is_relative_to(base) for s in samples):
+            base = Path(os.path.commonpath([s.path.parent for s in samples]))
         jobs = []
-        for sample in read_labels(input_path):
-            try:
-                rel = sample.path.relative_to(input_path.parent.resolve())
-            except ValueError:  # a path outside the dataset folder: keep its name only
-                rel = Path("external") / sample.path.name
+        for sample in samples:
+            rel = sample.path.relative_to(base)
             jobs.append(Job(sample.path, out_dir / rel.with_suffix(".npy"), rel.as_posix(), sample))
         return jobs
     if input_path.is_dir():
