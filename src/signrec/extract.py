@@ -89,7 +89,7 @@ class HolisticExtractor:
         side = self.settings.max_side
         if side and max(h, w) > side:
             scale = side / max(h, w)
-            frame_bgr = cv2.resize(frame_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            frame_bgr = cv2.resize(frame_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
         rgb.flags.writeable = False
         result = self._holistic.process(rgb)
