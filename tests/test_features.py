@@ -12,6 +12,7 @@ from signrec import SignrecError
 from signrec.extract import ExtractSettings, HolisticExtractor, extract_video
 from signrec.features import (
     MIRROR_INDEX,
+    RAISED_BELOW_SHOULDERS,
     SUBSETS,
     FeatureExtractor,
     FeatureSpec,
@@ -30,7 +31,7 @@ def body(frames: int = 20, seed: int = 0) -> np.ndarray:
     x = rng.uniform(0.3, 0.7, size=(frames, 543, 3)).astype(np.float32)
     x[:, POSE_LEFT_SHOULDER, :2] = (0.6, 0.5)
     x[:, POSE_RIGHT_SHOULDER, :2] = (0.4, 0.5)
-    x[:, RIGHT, :2] += np.linspace(0, 0.2, frames, dtype=np.float32)[:, None, None]
+    x[:, RIGHT, 0] += np.linspace(0, 0.2, frames, dtype=np.float32)[:, None]
     x[:, LEFT] = np.nan
     return x
 
@@ -43,9 +44,10 @@ def flags(features: np.ndarray, spec: FeatureSpec) -> np.ndarray:
 def test_spec_round_trip_and_refusals():
     spec = FeatureSpec(subset="hands", frames=0, use_z=True)
     assert FeatureSpec.from_dict(spec.to_dict()) == spec
-    assert FeatureSpec.from_dict({"version": 1}) == FeatureSpec()
-    with pytest.raises(SignrecError, match="version"):
-        FeatureSpec.from_dict({**spec.to_dict(), "version": 99})
+    assert FeatureSpec.from_dict({"version": 2}) == FeatureSpec()
+    for old_or_future in (1, 99):  # version 1 lacked resting hands, trim and distances: its models need retraining
+        with pytest.raises(SignrecError, match="version"):
+            FeatureSpec.from_dict({**spec.to_dict(), "version": old_or_future})
     with pytest.raises(SignrecError, match="unknown field"):
         FeatureSpec.from_dict({**spec.to_dict(), "colour": "red"})
     with pytest.raises(SignrecError, match="subset"):
@@ -53,9 +55,9 @@ def test_spec_round_trip_and_refusals():
     with pytest.raises(SignrecError, match="frames"):
         FeatureSpec(frames=-1)
     with pytest.raises(SignrecError, match="'frames' must be int"):
-        FeatureSpec.from_dict({"version": 1, "frames": "32"})
+        FeatureSpec.from_dict({"version": 2, "frames": "32"})
     with pytest.raises(SignrecError, match="'velocity' must be bool"):
-        FeatureSpec.from_dict({"version": 1, "velocity": 1})
+        FeatureSpec.from_dict({"version": 2, "velocity": 1})
 
 
 @pytest.mark.parametrize("subset", SUBSETS)
@@ -71,7 +73,7 @@ def test_shapes_and_no_nan(subset, frames):
 
 
 def test_n_features_per_subset():
-    assert {s: FeatureSpec(subset=s).n_features for s in SUBSETS} == {"compact": 492, "all": 2256, "hands": 250}
+    assert {s: FeatureSpec(subset=s).n_features for s in SUBSETS} == {"compact": 802, "all": 3448, "hands": 404}
 
 
 def test_mirror_is_an_involution_that_swaps_hands():
@@ -96,14 +98,15 @@ def test_normalisation_is_invariant_to_translation_and_scale():
     moved = x.copy()
     moved[..., :2] = (moved[..., :2] - 0.5) * 1.7 + np.array([0.2, -0.1], dtype=np.float32)
     moved[..., 2] *= 1.7
-    np.testing.assert_allclose(featurize(moved, spec)[0], featurize(x, spec)[0], atol=1e-5)
+    np.testing.assert_allclose(featurize(moved, spec)[0], featurize(x, spec)[0], atol=5e-5)
 
 
 def test_without_pose_coordinates_pass_through():
     """Hands-only data (already body-centred, e.g. LSA64) keeps its coordinates: centre 0, scale 1."""
     x = np.full((4, 543, 3), np.nan, dtype=np.float32)
     x[:, RIGHT] = 0.3
-    features, _ = featurize(x, FeatureSpec(subset="hands", frames=0, velocity=False, hand_shape=False))
+    features, _ = featurize(x, FeatureSpec(subset="hands", frames=0, velocity=False, hand_shape=False, use_z=False,
+                                           distances=False))
     np.testing.assert_allclose(features[:, 42:84], 0.3)
     np.testing.assert_allclose(features[:, :42], 0.0)
     np.testing.assert_allclose(flags(features, FeatureSpec(subset="hands")), [[0.0, 1.0]] * 4)
@@ -120,7 +123,7 @@ def test_missing_parts_are_flagged_and_zero():
 
 
 def test_short_hand_gaps_are_interpolated_long_ones_are_not():
-    spec = FeatureSpec(frames=0, max_gap=3, velocity=False, hand_shape=False)
+    spec = FeatureSpec(frames=0, max_gap=3, velocity=False, hand_shape=False, use_z=False, trim=False)
     x = body(20)
     x[5:8, RIGHT] = np.nan    # 3 frames: filled
     x[10:14, RIGHT] = np.nan  # 4 frames: stays missing
@@ -143,14 +146,60 @@ def test_left_handed_signer_is_mirrored_to_right_handed():
     assert flags(featurize(left, raw)[0], raw)[:, 0].min() == 1
 
 
+def test_resting_hand_is_missing_raised_hand_is_not():
+    spec = FeatureSpec(frames=0, trim=False)
+    x = body(6)
+    x[:, LEFT] = (0.6, 0.5 + 0.2 * 1.4, 0.0)  # left wrist 1.4 shoulder widths under the shoulders: raised
+    x[3:, LEFT, 1] = 0.5 + 0.2 * 1.6         # from frame 3 on, 1.6: resting
+    assert flags(featurize(x, spec)[0], spec)[:, 0].tolist() == [1, 1, 1, 0, 0, 0]
+    kept = FeatureSpec(frames=0, trim=False, drop_resting_hands=False)
+    assert flags(featurize(x, kept)[0], kept)[:, 0].tolist() == [1] * 6
+
+
+def test_trim_drops_frames_without_hands_at_both_ends():
+    x = body(12)
+    padded = np.concatenate([body(5, seed=7), x, body(3, seed=8)])
+    padded[:5, RIGHT] = np.nan
+    padded[-3:, RIGHT] = np.nan
+    for frames in (0, 16):
+        spec = FeatureSpec(frames=frames)
+        got, valid = featurize(padded, spec)
+        want, want_valid = featurize(x, spec)
+        np.testing.assert_allclose(got[:len(want)], want, atol=1e-4)
+        assert valid.sum() == want_valid.sum() == (frames or 12)
+    no_hands = body(7)
+    no_hands[:, RIGHT] = np.nan
+    assert featurize(no_hands, FeatureSpec(frames=0))[1].sum() == 7  # nothing to trim to: kept whole
+
+
+def test_distances_ignore_rotation_and_measure_the_hand():
+    spec = FeatureSpec(frames=0, trim=False)
+    x = body(5)
+    x[:, RIGHT, :2] = (0.45, 0.45)
+    x[:, RIGHT.start + 9, :2] = (0.45, 0.40)   # middle knuckle: hand size 0.05
+    x[:, RIGHT.start + 4, :2] = (0.50, 0.45)   # thumb tip: 1 hand size from the wrist
+    x[:, RIGHT, 2] = 0.0
+    a = featurize(x, spec)[0]
+    angle = np.deg2rad(25)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
+    turned = x.copy()
+    turned[..., :2] = (x[..., :2] - 0.5) @ rot.T + 0.5  # about the shoulder midpoint
+    b = featurize(turned, spec)[0]
+    n = spec.n_features - 4
+    right_pairs = slice(n - 15 - 18, n - 18)  # layout: left pairs, left-to-face, right pairs, right-to-face
+    np.testing.assert_allclose(a[:, right_pairs], b[:, right_pairs], atol=1e-4)
+    assert not np.allclose(a[:, :n - 66], b[:, :n - 66], atol=1e-3)  # positions do turn
+    np.testing.assert_allclose(a[:, right_pairs.start], 1.0, atol=1e-5)  # pair (wrist, thumb tip)
+
+
 def test_resampling_lengths_and_values():
-    spec = FeatureSpec(frames=8, subset="hands", velocity=False, hand_shape=False)
+    spec = FeatureSpec(frames=8, subset="hands", velocity=False, hand_shape=False, use_z=False)
     for frames in (1, 3, 8, 50):
         features, valid = featurize(body(frames), spec)
         assert features.shape == (8, spec.n_features) and valid.all()
     x = body(2)
     x[:, RIGHT, :2] = np.array([[0.4, 0.5], [0.6, 0.5]], dtype=np.float32)[:, None, :]  # moves 1 shoulder width
-    features, _ = featurize(x, FeatureSpec(frames=5, subset="hands", velocity=False, hand_shape=False))
+    features, _ = featurize(x, FeatureSpec(frames=5, subset="hands", velocity=False, hand_shape=False, use_z=False))
     np.testing.assert_allclose(features[:, 42], [-0.5, -0.25, 0.0, 0.25, 0.5], atol=1e-6)
 
 
@@ -170,7 +219,7 @@ def test_padding_does_not_change_features():
 
 def reference_points(array: np.ndarray, spec: FeatureSpec) -> np.ndarray:
     """Steps 2-4 of the featurisation written plainly in numpy on all 543 points (what FeatureExtractor
-    does on the subset's points only): gap filling, normalisation, handedness."""
+    does on the subset's points only): gap filling, normalisation, resting hands, handedness."""
     x = array.astype(np.float32)
     for part in (LEFT, RIGHT):
         seen = np.isfinite(x[:, part]).all((1, 2))
@@ -190,6 +239,9 @@ def reference_points(array: np.ndarray, spec: FeatureSpec) -> np.ndarray:
         if ok.any():
             x[..., :2] -= ((left + right) / 2)[ok].mean(0)
             x /= max(np.linalg.norm(left - right, axis=1)[ok].mean(), 1e-6)
+            if spec.drop_resting_hands:
+                for part in (LEFT, RIGHT):
+                    x[x[:, part.start, 1] > RAISED_BELOW_SHOULDERS, part] = np.nan
     if spec.canonical_hand:
         travel, seen = [], []
         for part in (LEFT, RIGHT):
@@ -212,7 +264,8 @@ def assert_matches_reference(array: np.ndarray, spec: FeatureSpec) -> None:
 
 
 REFERENCE_SPECS = [FeatureSpec(subset=s, **kw) for s in SUBSETS for kw in (
-    {}, {"frames": 0, "use_z": True, "max_gap": 2}, {"normalize": False, "max_gap": 0}, {"canonical_hand": False})]
+    {}, {"frames": 0, "use_z": False, "max_gap": 2, "trim": False}, {"normalize": False, "max_gap": 0},
+    {"canonical_hand": False, "distances": False})]
 
 
 def test_subset_first_matches_all_points_reference():
@@ -221,6 +274,7 @@ def test_subset_first_matches_all_points_reference():
     right[5:7, RIGHT] = np.nan    # short gap: filled
     right[12:18, RIGHT] = np.nan  # long gap: kept
     right[20, :, :] = np.nan      # nothing detected
+    right[9:11, RIGHT, 1] += 2.0  # hanging down: resting
     left = mirror(right)
     left[3:5, LEFT] = np.nan
     for spec in REFERENCE_SPECS:

@@ -305,6 +305,8 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     if workers == 1:  # in this process: no start-up cost, and decoding still overlaps inference
         for job in todo:
             record(job, _work(str(job.source), str(job.output), settings))
+    # longest first, so that no worker is left with a long video while the others have finished
+    todo.sort(key=lambda job: job.source.stat().st_size, reverse=True)
     while workers > 1 and todo:  # a crashed worker (e.g. a decoder segfault) breaks the pool: fail its jobs, go on
         todo = _run_pool(todo, workers, settings, record, out_dir, manifest)
     bar.close()

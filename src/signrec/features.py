@@ -10,19 +10,26 @@ Per sequence, in order:
 2. short gaps of a missing hand (<= `max_gap` frames) are filled by linear interpolation;
 3. body-centred normalisation: centre = mean shoulder midpoint, scale = mean shoulder width
    over the frames where both shoulders were seen. Sequences without any pose keep centre 0 and
-   scale 1: such data (e.g. hands-only LSA64) is published already in a body frame;
+   scale 1: such data (e.g. hands-only LSA64) is published already in a body frame. A hand hanging
+   below the body (wrist more than 1.5 shoulder widths under the shoulders) is then marked missing:
+   whether a resting hand is in the picture depends on the camera, not on the sign;
 4. handedness: if the left hand dominates (travels farther while seen; on a tie, is seen more often),
    the sequence is mirrored (x -> -x) and left/right swapped, so every signer looks right-handed;
-5. the landmark subset is taken and resampled to `frames` frames (linear in time), or kept at its
-   own length with a validity mask when `frames` is 0;
+5. the frames before the first and after the last hand are dropped (trim), then the landmark subset
+   is taken and resampled to `frames` frames (linear in time), or kept at its own length with a
+   validity mask when `frames` is 0;
 6. features per frame: positions, hand shape relative to the wrist (divided by hand size),
-   velocities, and per-part presence. Missing values become 0 only beside a presence flag that
-   says they are missing.
+   velocities, distances among wrist and fingertips and from them to the nose and lips, and per-part
+   presence. Missing values become 0 only beside a presence flag that says they are missing.
+
+Steps 3 (resting hands), 5 (trim) and the distances came in version 2 of the spec; they took the mean
+top-1 on unseen MLR511 signers from 86 % to (see BENCHMARKS.md, "Accuracy").
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import asdict, dataclass, fields
 from typing import Any, TypeVar
 
@@ -33,7 +40,7 @@ from torch import Tensor
 from signrec import SignrecError
 from signrec.landmarks import N_LANDMARKS, PARTS, POSE_LEFT_SHOULDER, POSE_RIGHT_SHOULDER, validate
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 SUBSETS = ("compact", "all", "hands")
 
 _POSE = PARTS["pose"].start
@@ -42,6 +49,8 @@ _LEFT = PARTS["left_hand"].start
 _RIGHT = PARTS["right_hand"].start
 HAND_POINTS = 21
 _HAND_MIDDLE_MCP = 9  # wrist -> middle-finger knuckle is the hand's size, stable across hand shapes
+RAISED_BELOW_SHOULDERS = 1.5
+"""A wrist more than this many shoulder widths below the shoulder line is resting (in the lap, at the hip)."""
 
 # Pose left/right pairs (MediaPipe Pose numbering): eyes, ears, mouth corners, then 11..32 body.
 _POSE_PAIRS = [(1, 4), (2, 5), (3, 6), (7, 8), (9, 10)] + [(i, i + 1) for i in range(11, 33, 2)]
@@ -92,6 +101,9 @@ _LIPS = (0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146,
          267, 269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415)
 _EYEBROWS = (63, 66, 70, 105, 107, 293, 296, 300, 334, 336)
 _NOSE_TIP = (1,)
+_TIPS = (0, 4, 8, 12, 16, 20)  # wrist and fingertips
+_PAIRS = list(itertools.combinations(range(len(_TIPS)), 2))
+_FACE_ANCHORS = (1, 13, 14)  # nose tip, upper and lower lip
 
 
 def subset_indices(subset: str) -> np.ndarray:
@@ -125,8 +137,9 @@ class FeatureSpec:
     """Landmarks used: "compact" (hands, upper body, lips, eyebrows, nose), "all" (543) or "hands" (42)."""
     frames: int = 32
     """Output length: resample every sequence to this many frames; 0 keeps each sequence's own length."""
-    use_z: bool = False
-    """Include MediaPipe's z (depth); it is noisy, so x and y alone are the default."""
+    use_z: bool = True
+    """Include MediaPipe's z (depth). Noisy for the body, but it tells hand shapes apart that look alike
+    in x and y (measured: better accuracy on unseen signers with it)."""
     normalize: bool = True
     """Body-centred coordinates (shoulder midpoint, shoulder width); else MediaPipe image coordinates."""
     hand_shape: bool = True
@@ -137,6 +150,15 @@ class FeatureSpec:
     """Fill a missing hand by linear interpolation across gaps of at most this many frames (0: never)."""
     canonical_hand: bool = True
     """Mirror sequences whose dominant hand is the left, so that all signers look right-handed."""
+    distances: bool = True
+    """Add distances among each hand's wrist and fingertips (divided by hand size) and from those to the
+    nose tip and lips (in shoulder widths): hand shape and place, free of rotation."""
+    drop_resting_hands: bool = True
+    """Treat a hand whose wrist hangs more than `RAISED_BELOW_SHOULDERS` below the shoulders as missing:
+    whether a resting hand is in the picture depends on the camera, not on the sign (needs `normalize`)."""
+    trim: bool = True
+    """Drop the leading and trailing frames without a hand, so that every sign starts at its first movement
+    however long the signer waited (with `drop_resting_hands`: without a raised hand)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -165,7 +187,10 @@ class FeatureSpec:
         positions = self.n_points * self.dims
         hand_shape = 2 * (HAND_POINTS - 1) * self.dims if self.hand_shape else 0
         velocity = positions if self.velocity else 0
-        return positions + hand_shape + velocity + len(_subset_parts(self.subset))
+        distances = 0
+        if self.distances:
+            distances = 2 * len(_PAIRS) + (0 if self.subset == "hands" else 2 * len(_TIPS) * len(_FACE_ANCHORS))
+        return positions + hand_shape + velocity + distances + len(_subset_parts(self.subset))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -225,6 +250,7 @@ class FeatureExtractor(torch.nn.Module):
         points += [p for p in shoulders if self.spec.normalize and p not in points]
         local = {p: k for k, p in enumerate(points)}
         self.shoulders = [local.get(p, -1) for p in shoulders]  # -1: not gathered (normalize is off)
+        self.anchors = [] if self.spec.subset == "hands" else [local[_FACE + i] for i in _FACE_ANCHORS]
         self.register_buffer("points", torch.as_tensor(points), persistent=False)
         self.register_buffer("mirror_points", torch.as_tensor([local[MIRROR_INDEX[p]] for p in points]),
                              persistent=False)
@@ -248,11 +274,15 @@ class FeatureExtractor(torch.nn.Module):
         x = x[:, :, : spec.dims]
         if spec.normalize:
             x = self._normalize(x, valid)
+            if spec.drop_resting_hands:
+                x = self._drop_resting_hands(x)
         if spec.canonical_hand:
             # about the body centre or the image centre
             offset = x.new_tensor([0.0 if spec.normalize else 1.0, 0.0, 0.0][: spec.dims])[:, None]
             flipped = x[..., self.mirror_points] * x.new_tensor([-1.0, 1.0, 1.0][: spec.dims])[:, None] + offset
             x = torch.where(self._left_dominant(x)[:, None, None, None], flipped, x)
+        if spec.trim:
+            x, lengths, valid = self._trim(x, valid, lengths)
         x = x[..., : self.n_subset]
         if spec.frames > 0:
             x, valid = resample(x, lengths, spec.frames)
@@ -297,6 +327,34 @@ class FeatureExtractor(torch.nn.Module):
         shift = torch.cat([centre, torch.zeros_like(centre[:, :1])], dim=1)[:, : self.spec.dims]  # (B, D)
         return (x - shift[:, None, :, None]) / scale[:, None, None, None]
 
+    def _drop_resting_hands(self, x: Tensor) -> Tensor:
+        """Mark a hand missing in frames where its wrist hangs below `RAISED_BELOW_SHOULDERS` (only with a pose)."""
+        has_pose = torch.isfinite(x[:, :, 0, self.shoulders[0]]).any(1)[:, None]  # (B, 1)
+        out = []
+        for start in (0, HAND_POINTS):
+            resting = (x[:, :, 1, start] > RAISED_BELOW_SHOULDERS) & has_pose  # (B, T)
+            out.append(torch.where(resting[:, :, None, None], x.new_tensor(float("nan")),
+                                   x[..., start:start + HAND_POINTS]))
+        return torch.cat([out[0], out[1], x[..., 2 * HAND_POINTS:]], dim=3)
+
+    @staticmethod
+    def _trim(x: Tensor, valid: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Shift each sequence to start at its first frame with a hand seen and end at its last one.
+
+        Sequences without any hand are kept whole. Returns x, lengths and valid, as forward has them.
+        """
+        active = torch.isfinite(x[:, :, 0, [0, HAND_POINTS]]).any(-1) & valid  # (B, T): a wrist seen
+        steps = torch.arange(x.shape[1], device=x.device)
+        anywhere = active.any(1)
+        first = torch.where(active, steps, steps.new_tensor(x.shape[1])).amin(1)
+        last = torch.where(active, steps, steps.new_tensor(-1)).amax(1)
+        first = torch.where(anywhere, first, torch.zeros_like(first))
+        lengths = torch.where(anywhere, last - first + 1, lengths)
+        index = torch.minimum(first[:, None] + steps[None, :], steps[-1])  # (B, T)
+        valid = steps[None, :] < lengths[:, None]
+        x = torch.where(valid[:, :, None, None], _gather_frames(x, index), x.new_tensor(float("nan")))
+        return x, lengths, valid
+
     @staticmethod
     def _left_dominant(x: Tensor) -> Tensor:
         """(B,) True where the left hand travels farther (its centre, summed over frames in which it is seen);
@@ -330,6 +388,16 @@ class FeatureExtractor(torch.nn.Module):
                 rel = (hand[..., 1:] - hand[..., :1]) / size[:, :, None, None]
                 ok = seen[:, :, start + 1:start + HAND_POINTS] & seen[:, :, start:start + 1]
                 points.append(torch.where(ok[:, :, None], rel, zero))
+        extra = []
+        if spec.distances:
+            first, second = [a for a, _ in _PAIRS], [b for _, b in _PAIRS]
+            for start in (0, HAND_POINTS):
+                tips = x[..., [start + i for i in _TIPS]]  # (B, T', D, 6)
+                size = (x[:, :, :2, start + _HAND_MIDDLE_MCP] - x[:, :, :2, start]).norm(dim=-1).clamp(min=1e-6)
+                extra.append((tips[..., first] - tips[..., second]).norm(dim=2) / size[..., None])
+                if self.anchors:
+                    near = tips[..., :, None] - x[..., None, self.anchors]  # (B, T', D, 6, 3)
+                    extra.append(torch.flatten(near.norm(dim=2), 2))
         if spec.velocity:
             prev_x = torch.cat([x[:, :1], x[:, :-1]], dim=1)
             prev_ok = torch.cat([torch.zeros_like(valid[:, :1]), valid[:, :-1]], dim=1)
@@ -342,7 +410,8 @@ class FeatureExtractor(torch.nn.Module):
             groups += [(n_hand, n_hand + n_pose), (n_hand + n_pose, x.shape[3])]
         presence = torch.stack([seen[:, :, a:b].float().mean(-1) for a, b in groups], dim=-1)
         flat = torch.flatten(torch.cat(points, dim=3).transpose(2, 3), 2)  # point-major, as (x, y[, z]) per point
-        features = torch.cat([flat, presence], dim=-1)
+        extra = [torch.where(torch.isfinite(e), e, zero) for e in extra]
+        features = torch.cat([flat, *extra, presence], dim=-1)
         return torch.where(valid[..., None], features, zero)
 
 
