@@ -153,17 +153,17 @@ def main() -> int:
         labels = dataset.labels_of(samples)
         protocols = []
         if name == "lsa64":
-            protocols.append(("train 001-006 / val 007 / test 008",
+            protocols.append(("fixed", "train 001-006 / val 007 / test 008",
                               [("008", dataset.split_by_signer(samples, ["008"], ["007"]))]))
         folds = dataset.loso_folds(samples)[: args.folds]
         if folds:
-            protocols.append((f"LOSO, {len(folds)} of {len(dataset.signers_of(samples))} signers", folds))
-        for protocol, splits in protocols:
+            protocols.append(("loso", f"LOSO, {len(folds)} of {len(dataset.signers_of(samples))} signers", folds))
+        for tag, protocol, splits in protocols:
             for model in args.models:
                 results = []
                 for signer, split in splits:
                     start = time.perf_counter()
-                    r = run_one(model, split, arrays, labels, args.seed, work / name / model / f"test-{signer}",
+                    r = run_one(model, split, arrays, labels, args.seed, work / name / tag / model / f"test-{signer}",
                                 args.max_epochs)
                     results.append(r)
                     print(f"{name} {model} test={signer}: top-1 {r['top1']:.1%}, {r['epochs']} epochs, "

@@ -2,11 +2,15 @@
 
 The same real MLR511 clips are re-encoded (same codec) at 640x360 and 1920x1080, then extracted by
   - the tutorial loop: cv2 read -> Holistic.process -> numpy, one process, one Holistic per video;
-  - signrec extract with 1 and with 2 workers.
+  - signrec extract with 1 and with 2 workers;
+  - two tutorial loops side by side in two processes, each on half the clips: what two cores give
+    MediaPipe itself on this machine, the ceiling for any 2-worker extractor.
+The methods take turns, round after round (--rounds), so that a machine that speeds up or slows down
+during the run affects them alike; times are summed over the rounds.
 A second table measures how far downscaling 1080p frames to 640 px moves the landmarks, against
 running MediaPipe on the full 1080p frames.
 
-    .venv/bin/python benchmarks/extract_speed.py [--clips 12]
+    .venv/bin/python benchmarks/extract_speed.py [--clips 12] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -85,6 +89,16 @@ def tutorial_loop(videos: list[Path], out: Path) -> int:
     return frames
 
 
+def two_tutorial_loops(videos: list[Path], out: Path) -> int:
+    """The tutorial loop in two spawned processes at once, the clips dealt out alternately."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    halves = [videos[0::2], videos[1::2]]
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        return sum(pool.map(tutorial_loop, halves, [out / "a", out / "b"]))
+
+
 def timed(fn, *args) -> tuple[float, int]:
     start = time.perf_counter()
     frames = fn(*args)
@@ -117,25 +131,33 @@ def downscale_error(videos: list[Path]) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    methods = (("tutorial loop (1 process)", tutorial_loop, ()),
+               ("signrec extract --workers 1", signrec_run, (1,)),
+               ("signrec extract --workers 2", signrec_run, (2,)),
+               ("2 tutorial loops in parallel (ceiling)", two_tutorial_loops, ()))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         clips = make_clips(args.clips, root / "in")
-        rows = []
-        speed: dict[tuple[str, str], float] = {}
-        for size, videos in clips.items():
-            for method, fn, extra in (("tutorial loop (1 process)", tutorial_loop, ()),
-                                      ("signrec extract --workers 1", signrec_run, (1,)),
-                                      ("signrec extract --workers 2", signrec_run, (2,))):
-                seconds, frames = timed(fn, videos, root / "out" / size / method[:7] / str(extra), *extra)
-                speed[(size, method)] = frames / seconds
-                rows.append((size, method, frames, seconds))
-        print(f"Extraction speed, {args.clips} MLR511 clips re-encoded (mp4v) at each size, {os.cpu_count()} cores\n")
+        import mediapipe  # noqa: F401  loaded before timing: in-process methods then all find it loaded
+        seconds: dict[tuple[str, str], float] = {}
+        frames: dict[tuple[str, str], int] = {}
+        for _ in range(args.rounds):
+            for size, videos in clips.items():
+                for method, fn, extra in methods:
+                    took, n = timed(fn, videos, root / "out" / size / method[:7] / str(extra), *extra)
+                    seconds[(size, method)] = seconds.get((size, method), 0.0) + took
+                    frames[(size, method)] = frames.get((size, method), 0) + n
+        speed = {key: frames[key] / seconds[key] for key in seconds}
+        print(f"Extraction speed, {args.clips} MLR511 clips re-encoded (mp4v) at each size, {os.cpu_count()} cores, "
+              f"{args.rounds} rounds\n")
         print("| input | method | frames | seconds | frames/s | vs tutorial loop |\n|---|---|---|---|---|---|")
-        for size, method, frames, seconds in rows:
+        for size, method in seconds:
             ratio = speed[(size, method)] / speed[(size, "tutorial loop (1 process)")]
-            print(f"| {size} | {method} | {frames} | {seconds:.1f} | {frames / seconds:.1f} | {ratio:.2f}x |")
-        for method in ("signrec extract --workers 1", "signrec extract --workers 2"):
+            print(f"| {size} | {method} | {frames[(size, method)]} | {seconds[(size, method)]:.1f} "
+                  f"| {speed[(size, method)]:.1f} | {ratio:.2f}x |")
+        for method, _, _ in methods[1:3]:
             ratio = speed[("1080p", method)] / speed[("640p", method)]
             print(f"\n1080p / 640p speed, {method}: {ratio:.2f}")
         err = downscale_error(clips["1080p"][: max(1, args.clips // 3)])

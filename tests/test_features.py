@@ -343,7 +343,10 @@ def test_onnx_export_matches_torch_on_real_data(real, tmp_path):
                           dynamic_axes={"landmarks": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
                                         "features": {0: "batch", 1: "out_time"}, "valid": {0: "batch", 1: "out_time"}})
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        for batch in ([user03], [long, user01, flipped]):  # two batch sizes, two padded lengths
+        late = long.copy()
+        late[:15, PARTS["left_hand"]] = np.nan
+        late[:15, PARTS["right_hand"]] = np.nan  # no hand before frame 15, past the 10 frames of the export
+        for batch in ([user03], [long, user01, flipped], [late]):  # batch sizes, padded lengths, a late start
             lengths = np.array([len(a) for a in batch])
             padded = np.full((len(batch), lengths.max(), 543, 3), np.nan, np.float32)
             for i, a in enumerate(batch):

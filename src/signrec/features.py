@@ -346,7 +346,7 @@ class FeatureExtractor(torch.nn.Module):
         active = torch.isfinite(x[:, :, 0, [0, HAND_POINTS]]).any(-1) & valid  # (B, T): a wrist seen
         steps = torch.arange(x.shape[1], device=x.device)
         anywhere = active.any(1)
-        first = torch.where(active, steps, steps.new_tensor(x.shape[1])).amin(1)
+        first = torch.where(active, steps, steps.new_tensor(1 << 40)).amin(1)  # not shape[1]: ONNX would fix it
         last = torch.where(active, steps, steps.new_tensor(-1)).amax(1)
         first = torch.where(anywhere, first, torch.zeros_like(first))
         lengths = torch.where(anywhere, last - first + 1, lengths)
