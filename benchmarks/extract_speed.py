@@ -5,8 +5,8 @@ The same real MLR511 clips are re-encoded (same codec) at 640x360 and 1920x1080,
   - signrec extract with 1 and with 2 workers;
   - two tutorial loops side by side in two processes, each on half the clips: what two cores give
     MediaPipe itself on this machine, the ceiling for any 2-worker extractor.
-The methods take turns, round after round (--rounds), so that a machine that speeds up or slows down
-during the run affects them alike; times are summed over the rounds.
+The methods take turns, round after round (--rounds), in reverse order every other round, so that a
+machine that speeds up or slows down during the run affects them alike; times are summed over the rounds.
 A second table measures how far downscaling 1080p frames to 640 px moves the landmarks, against
 running MediaPipe on the full 1080p frames.
 
@@ -143,9 +143,9 @@ def main() -> int:
         import mediapipe  # noqa: F401  loaded before timing: in-process methods then all find it loaded
         seconds: dict[tuple[str, str], float] = {}
         frames: dict[tuple[str, str], int] = {}
-        for _ in range(args.rounds):
+        for turn in range(args.rounds):
             for size, videos in clips.items():
-                for method, fn, extra in methods:
+                for method, fn, extra in methods if turn % 2 == 0 else methods[::-1]:
                     took, n = timed(fn, videos, root / "out" / size / method[:7] / str(extra), *extra)
                     seconds[(size, method)] = seconds.get((size, method), 0.0) + took
                     frames[(size, method)] = frames.get((size, method), 0) + n
