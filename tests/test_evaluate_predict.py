@@ -91,11 +91,17 @@ def test_predict_continuous_prints_words_with_times(trained: Path, shared_data: 
     video = shared_data / "mlr511_arsl" / "videos" / "user08" / "G01" / "R04.mp4"  # 61 frames at 15 fps
     assert cli.main(["predict", str(trained / "run" / "model"), str(video), "--continuous", "--json"]) == 0
     [result] = json.loads(capsys.readouterr().out)
-    assert result["fps"] == 15.0
+    assert result["fps"] == 15.0 and result["words"], "the one sign in the clip is found, sure or not"
     for word in result["words"]:
         assert 0 <= word["start"] <= word["end"] <= 61 / 15 + 0.5
         assert word["label"] in (*SIGNS, UNKNOWN)
     npy = next((trained / "cache").rglob("*.npy"))
+    words = {}
+    for threshold in ("0.5", "1"):  # a threshold of 1 keeps every word, each one unknown
+        assert cli.main(["predict", str(trained / "run" / "model"), str(npy), "--continuous", "--fps", "15",
+                         "--threshold", threshold, "--json"]) == 0
+        words[threshold] = [w["label"] for w in json.loads(capsys.readouterr().out)[0]["words"]]
+    assert words["0.5"] and words["1"] == [UNKNOWN] * len(words["0.5"])
     assert cli.main(["predict", str(trained / "run" / "model"), str(npy), "--continuous"]) == 1
     assert "--fps" in capsys.readouterr().out
 

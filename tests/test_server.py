@@ -217,6 +217,31 @@ def test_stream_landmark_frames_gives_words(client: TestClient, held_out: list[t
         assert all(0 <= w["start"] < w["end"] <= t for w in reply["words"])
 
 
+def test_stream_end_classifies_the_sign_in_progress(client: TestClient,
+                                                    held_out: list[tuple[str, np.ndarray]]) -> None:
+    """Stopped just before the hands come down, {"type": "end"} gives the word that lowering them gives."""
+    frames = np.concatenate([next(a for lab, a in held_out if lab == want) for want in ("Hi", "Sleep", "Eat")])
+
+    def send(ws, frames) -> list[dict]:
+        assert ws.receive_json()["type"] == "ready"
+        replies = []
+        for i, frame in enumerate(frames):
+            ws.send_text(json.dumps({"landmarks": as_json(frame[None])[0], "t": i / 15}))
+            replies.append(ws.receive_json())
+        return replies
+
+    with client.websocket_connect("/v1/stream?fps=15") as ws:
+        whole = send(ws, frames)
+    closed_at = next(i for i, r in enumerate(whole) if len(r["words"]) == 3)  # the last sign was cut here
+    with client.websocket_connect("/v1/stream?fps=15") as ws:
+        replies = send(ws, frames[:closed_at - 1])
+        assert replies[-1]["signing"] and len(replies[-1]["words"]) == 2
+        ws.send_text(json.dumps({"type": "end"}))
+        final = ws.receive_json()
+    assert final["type"] == "final" and not final["signing"], final
+    assert [w["label"] for w in final["words"]] == [w["label"] for w in whole[closed_at]["words"]], final
+
+
 def test_stream_jpeg_frames_and_bad_messages(client: TestClient, shared_data: Path) -> None:
     cap = cv2.VideoCapture(str(clip(shared_data, "Hi")))
     with client.websocket_connect("/v1/stream") as ws:

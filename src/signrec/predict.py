@@ -5,6 +5,7 @@
 
 A prediction whose probability is below the threshold is reported as "unknown": an isolated-sign
 classifier always picks one of its labels, and a low score is the only hint that it saw none of them.
+With --continuous every sign found in the recording is listed with its times, "unknown" below the threshold.
 A file that can not be read is reported and the others are still predicted (exit status 1).
 """
 
@@ -72,7 +73,7 @@ def transcribe_files(classifier: Any, paths: Sequence[str | os.PathLike], fps: f
             rate = fps or video_fps
             if not rate:
                 raise SignrecError(f"{path}: frame rate unknown; pass --fps")
-            words = transcribe(classifier, array, rate)
+            words = transcribe(classifier, array, rate, threshold=0.0)  # every cut; --threshold decides below
             for w in words:
                 if w["confidence"] < threshold:
                     w["label"] = UNKNOWN

@@ -436,6 +436,10 @@ async def _run_stream(websocket: WebSocket, classifier: Any, settings: ServerSet
                 await websocket.send_json({"type": "dropped", "status": 429,
                                            "detail": f"faster than {settings.max_fps} frames/s; frame dropped"})
                 continue
+            if text is not None and _is_end(text):  # the client is done: classify the sign in progress
+                final = _state(await loop.run_in_executor(worker, recognizer.finish))
+                await websocket.send_json({**final, "type": "final"})
+                continue
             job: Callable[[], dict[str, Any]]
             try:
                 if data is not None:
@@ -468,6 +472,17 @@ def _state(state: dict[str, Any]) -> dict[str, Any]:
     """A StreamRecognizer state as JSON: top as [{label, p}]."""
     return {"type": "result", "top": [{"label": label, "p": round(float(p), 4)} for label, p in state["top"]],
             "words": state["words"], "signing": bool(state["signing"])}
+
+
+def _is_end(text: str) -> bool:
+    """`{"type": "end"}`: the stream's last frame has been sent (checked before any big JSON is parsed)."""
+    if len(text) > 100 or '"end"' not in text:
+        return False
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and obj.get("type") == "end"
 
 
 def _parse_landmark_message(text: str, now: float) -> tuple[np.ndarray, float]:

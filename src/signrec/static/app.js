@@ -74,7 +74,11 @@ function connect() {
   ws.binaryType = "arraybuffer";
   state.ws = ws;
   ws.onopen = () => { setStatus(CONNECTED); state.inFlight = false; loop(); };
-  ws.onmessage = (event) => onMessage(JSON.parse(event.data));
+  ws.onmessage = (event) => {
+    const msg = JSON.parse(event.data);
+    onMessage(msg);
+    if (msg.type === "final") ws.close();
+  };
   ws.onerror = () => setStatus("Connection error.", true);
   ws.onclose = (event) => {
     if (state.ws !== ws) return;
@@ -85,7 +89,14 @@ function connect() {
 
 function stop(message, error = false) {
   clearTimeout(state.timer);
-  if (state.ws) { const ws = state.ws; state.ws = null; ws.close(); }
+  if (state.ws) {
+    const ws = state.ws;
+    state.ws = null;
+    if (ws.readyState === WebSocket.OPEN) {   // ask for the sign in progress; its "final" reply closes
+      ws.send(JSON.stringify({ type: "end" }));
+      setTimeout(() => ws.close(), 2000);
+    } else ws.close();
+  }
   if (state.stream) state.stream.getTracks().forEach((t) => t.stop());
   state.stream = null;
   video.srcObject = null;
@@ -123,6 +134,7 @@ function sendFrame() {
 
 function onMessage(msg) {
   if (msg.type === "ready") return;
+  if (msg.type === "final") { renderTop(msg.top || []); renderWords(msg.words || []); return; }
   state.inFlight = false;
   if (msg.type === "error") { setStatus(`Server: ${msg.detail}`, true); return; }
   if (msg.type !== "result") return;   // "dropped": the server asked us to slow down; the next frame will go
