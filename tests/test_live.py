@@ -12,6 +12,7 @@ from signrec.artifact import Classifier
 from signrec.cli import main
 from signrec.continuous import transcribe
 from signrec.live import LiveRecognizer, draw
+from signrec.sources import Latest, open_source
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -62,3 +63,51 @@ def test_window_needs_a_display_and_bad_sources_exit_2(mlr511_tiny_model, tmp_pa
     assert "--headless" in capsys.readouterr().err
     assert main(["live", str(mlr511_tiny_model), "--video", str(tmp_path / "x.mp4"), "--headless"]) == 2
     assert "x.mp4" in capsys.readouterr().err
+
+
+class Camera:
+    """A real video played in real time, as a camera delivers it: frames do not wait for the reader."""
+
+    live = True
+
+    def __init__(self, video, fps: float = 30.0):
+        with open_source(video) as source:
+            self.frames = [frame for _t, frame in source]
+        self.fps = fps
+        self.delivered: list[float] = []
+
+    def __iter__(self):
+        start = time.perf_counter()
+        for i, frame in enumerate(self.frames):
+            time.sleep(max(0.0, start + i / self.fps - time.perf_counter()))
+            self.delivered.append(time.perf_counter())
+            yield i / self.fps, frame
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_slow_reader_of_a_camera_gets_the_newest_frame(shared_data):
+    camera = Camera(shared_data / "mlr511_arsl" / "videos" / "user08" / "G01" / "R01.mp4")
+    latest = Latest(iter(camera))
+    taken, ages = [], []
+    for t, _frame in latest:
+        index = round(t * camera.fps)
+        ages.append(time.perf_counter() - camera.delivered[index])
+        taken.append(index)
+        time.sleep(0.1)  # three camera frames' time per frame: two of every three must go
+    assert taken == sorted(set(taken)) and taken[-1] == len(camera.frames) - 1  # in order, the last one kept
+    assert len(taken) + latest.dropped == len(camera.frames)
+    assert latest.dropped >= len(camera.frames) // 2
+    assert np.median(ages) < 0.05  # taken when new, not after waiting behind older frames
+
+
+def test_live_recognizer_keeps_up_with_a_camera_by_dropping_frames(mlr511_tiny_model, shared_data):
+    camera = Camera(shared_data / "mlr511_arsl" / "videos" / "user08" / "G01" / "R01.mp4", fps=200.0)
+    with LiveRecognizer(Classifier.load(mlr511_tiny_model), camera) as live:
+        frames = [update.t for update in live]
+        summary = live.summary()
+    assert frames == sorted(frames) and summary["frames"] == len(frames)
+    # MediaPipe takes longer than 5 ms a frame on any CPU, so frames are dropped, never queued
+    assert summary["dropped_frames"] > 0 and len(frames) + summary["dropped_frames"] == len(camera.frames)
+

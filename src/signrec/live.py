@@ -26,7 +26,7 @@ from signrec.continuous import StreamRecognizer, add_stream_arguments, settings_
 from signrec.extract import ExtractSettings, HolisticExtractor, add_settings_arguments
 from signrec.extract import settings_from_args as extract_settings_from_args
 from signrec.show import View, draw_skeleton
-from signrec.sources import FrameSource, open_source
+from signrec.sources import FrameSource, Latest, open_source
 
 
 @dataclass
@@ -49,7 +49,8 @@ class LiveRecognizer:
     """Iterate over a frame source and get one LiveUpdate per frame; `finish()` flushes the last sign.
 
     `realtime` paces a file at its frame rate (as a camera would deliver it); otherwise files run as fast
-    as possible. Cameras and streams are always real time. `threads` sets torch's (process-wide) thread
+    as possible. Cameras and streams are always real time, and from them the loop takes the newest frame:
+    frames it had no time for are dropped (`summary()["dropped_frames"]`). `threads` sets torch's (process-wide) thread
     count until `close()`: the classifier's calls are tiny, and several threads fighting MediaPipe for
     the cores made each call 100x slower on a busy 2-core machine (None leaves torch's setting alone).
     """
@@ -65,12 +66,14 @@ class LiveRecognizer:
         self.realtime = realtime
         self.recognizer = StreamRecognizer(classifier, self.source.fps, **settings)
         self.extractor = HolisticExtractor(extract or ExtractSettings())
+        self.frames: Latest | FrameSource = self.source  # what __iter__ reads: a live source's newest frames only
         self.latencies_ms: list[float] = []
         self.cpu_ms: list[float] = []  # CPU time of this process per frame: latency on an otherwise idle core
 
     def __iter__(self) -> Iterator[LiveUpdate]:
         start = time.perf_counter()
-        for index, (t, frame) in enumerate(self.source):
+        self.frames = Latest(iter(self.source)) if self.source.live else self.source
+        for index, (t, frame) in enumerate(self.frames):
             if self.realtime:
                 ahead = t - (time.perf_counter() - start)
                 if ahead > 0:
@@ -89,7 +92,8 @@ class LiveRecognizer:
 
     def summary(self) -> dict[str, Any]:
         lat = np.array(self.latencies_ms or [np.nan])
-        return {"frames": len(self.latencies_ms), "words": self.recognizer.state()["words"],
+        dropped = self.frames.dropped if isinstance(self.frames, Latest) else 0
+        return {"frames": len(self.latencies_ms), "dropped_frames": dropped, "words": self.recognizer.state()["words"],
                 "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 2),
                                "p95": round(float(np.percentile(lat, 95)), 2),
                                "max": round(float(np.max(lat)), 2)}}

@@ -28,6 +28,8 @@ class SourceError(SignrecError):
 class FrameSource(Protocol):
     fps: float
     """Nominal frames per second; 0.0 if the source does not say."""
+    live: bool
+    """True for cameras and streams: frames arrive in real time and do not wait for a slow reader."""
 
     def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
         """Yield (timestamp in seconds, BGR uint8 frame)."""
@@ -126,3 +128,58 @@ def prefetch(frames: Iterator[tuple[float, np.ndarray]], depth: int = 8) -> Iter
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+class Latest:
+    """Iterate over a live source's newest frame only.
+
+    A camera buffers frames while the consumer is busy; read in order, each frame would then be older than
+    the last. Here a thread reads the source as fast as it delivers and keeps only the newest frame, so a
+    consumer slower than the camera always gets the frame captured last; the others are counted in
+    `dropped`. For files, where every frame counts, use `prefetch` instead.
+    """
+
+    _END = object()
+
+    def __init__(self, frames: Iterator[tuple[float, np.ndarray]]):
+        self.dropped = 0
+        self._frames = frames
+        self._slot: list = []  # the newest (t, frame) not yet taken, then maybe an exception or _END
+        self._ready = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for item in self._frames:
+                if self._stop.is_set():
+                    return
+                self._put(item)
+        except Exception as exc:  # surfaced in the consumer
+            self._put(exc)
+        self._put(self._END)
+
+    def _put(self, item: object) -> None:
+        with self._ready:
+            if item is self._END or isinstance(item, Exception):
+                self._slot.append(item)  # after the last frame, which still gets used
+            else:
+                self.dropped += len(self._slot)  # only frames wait here before the end
+                self._slot[:] = [item]
+            self._ready.notify()
+
+    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
+        try:
+            while True:
+                with self._ready:
+                    self._ready.wait_for(lambda: bool(self._slot))
+                    item = self._slot.pop(0)
+                if item is self._END:
+                    return
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:  # the reader stops at its next frame, before anyone releases the source under it
+            self._stop.set()
+            self._thread.join(timeout=2)
