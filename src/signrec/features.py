@@ -7,7 +7,8 @@ describes it and is saved with every model; a model never sees features made ano
 
 Per sequence, in order:
 1. frames past `lengths` are dropped (set missing);
-2. short gaps of a missing hand (<= `max_gap` frames) are filled by linear interpolation;
+2. if `max_gap` > 0, gaps of up to that many frames in which a hand is missing are filled by linear
+   interpolation;
 3. body-centred normalisation: centre = mean shoulder midpoint, scale = mean shoulder width
    over the frames where both shoulders were seen. Sequences without any pose keep centre 0 and
    scale 1: such data (e.g. hands-only LSA64) is published already in a body frame. A hand hanging
@@ -38,7 +39,14 @@ import torch
 from torch import Tensor
 
 from signrec import SignrecError
-from signrec.landmarks import N_LANDMARKS, PARTS, POSE_LEFT_SHOULDER, POSE_RIGHT_SHOULDER, validate
+from signrec.landmarks import (
+    N_CHANNELS,
+    N_LANDMARKS,
+    PARTS,
+    POSE_LEFT_SHOULDER,
+    POSE_RIGHT_SHOULDER,
+    validate,
+)
 
 FEATURE_VERSION = 2
 SUBSETS = ("compact", "all", "hands")
@@ -146,8 +154,9 @@ class FeatureSpec:
     """Add each hand's points relative to its wrist, divided by hand size: shape independent of position."""
     velocity: bool = True
     """Add frame-to-frame differences of the positions."""
-    max_gap: int = 4
-    """Fill a missing hand by linear interpolation across gaps of at most this many frames (0: never)."""
+    max_gap: int = 0
+    """Fill a missing hand by linear interpolation across gaps of at most this many frames (0: never). Off by
+    default: 4 gave the same mean top-1 on unseen MLR511 signers (91.9 %) for a fifth of the ONNX time."""
     canonical_hand: bool = True
     """Mirror sequences whose dominant hand is the left, so that all signers look right-handed."""
     distances: bool = True
@@ -209,13 +218,27 @@ class FeatureSpec:
 
 def _gather_frames(x: Tensor, index: Tensor) -> Tensor:
     """x (B, T, ...) at frame indices (B, T') -> (B, T', ...)."""
-    shape = index.shape + x.shape[2:]
-    index = index.reshape(index.shape + (1,) * (x.dim() - 2)).expand(shape)
+    trailing = [int(n) for n in x.shape[2:]]  # fixed in every graph: as constants, ONNX needs no shape arithmetic
+    index = index[(...,) + (None,) * len(trailing)].expand(-1, -1, *trailing)
     return torch.gather(x, 1, index)
 
 
-def resample(x: Tensor, lengths: Tensor, frames: int) -> tuple[Tensor, Tensor]:
-    """Resample each sequence's first `lengths` frames of x (B, T, ...) to `frames` frames, linearly in time.
+def _seen(x: Tensor, dims: int | tuple[int, ...]) -> Tensor:
+    """True where every value along `dims` is there: a NaN makes the sum NaN, and NaN != NaN.
+
+    Two ONNX nodes, where isfinite(x).all(dims) takes a dozen; the input contract is NaN for missing.
+    """
+    total = x.sum(dims)
+    return total == total
+
+
+def _nan_to_zero(x: Tensor) -> Tensor:
+    return torch.where(x == x, x, x.new_tensor(0.0))
+
+
+def resample(x: Tensor, lengths: Tensor, frames: int, first: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Resample frames first .. first + lengths - 1 of x (B, T, ...) to `frames` frames, linearly in time
+    (`first` defaults to 0: each sequence's first `lengths` frames).
 
     Where one of the two neighbouring source frames is missing (NaN), the nearer one is used, so a
     value is missing exactly when its nearest source frame had it missing. Returns (B, frames, ...)
@@ -226,34 +249,71 @@ def resample(x: Tensor, lengths: Tensor, frames: int) -> tuple[Tensor, Tensor]:
     pos = j * last / (frames - 1) if frames > 1 else last / 2 + j
     i0 = pos.floor()
     i1 = torch.minimum(i0 + 1, last)
-    w = (pos - i0).reshape(pos.shape + (1,) * (x.dim() - 2))
-    a, b = _gather_frames(x, i0.long()), _gather_frames(x, i1.long())
-    both = torch.isfinite(a) & torch.isfinite(b)
-    out = torch.where(both, a + (b - a) * w, torch.where(w < 0.5, a, b))
-    return out, (lengths > 0)[:, None].expand(-1, frames)
+    w = (pos - i0)[(...,) + (None,) * (x.dim() - 2)]
+    i0, i1 = i0.long(), i1.long()
+    if first is not None:
+        i0, i1 = i0 + first[:, None], i1 + first[:, None]
+    a, b = _gather_frames(x, i0), _gather_frames(x, i1)
+    out = torch.where((a == a) & (b == b), a + (b - a) * w, torch.where(w < 0.5, a, b))
+    return out, (lengths > 0)[:, None] & torch.ones(1, frames, dtype=torch.bool, device=x.device)
 
 
 class FeatureExtractor(torch.nn.Module):
     """(landmarks (B, T, 543, 3) NaN = missing, lengths (B,)) -> (features (B, T', F), valid (B, T')).
 
-    Every step works on the subset's points only (plus the shoulders when normalising): mirroring never
-    moves a point out of a subset, gap filling touches only the hands and normalisation reads only the
-    shoulders, so the result is that of running the steps on all 543 points, at a fraction of the cost.
+    The result is that of running the steps above, in that order, on all 543 points. The order of the work
+    is chosen for ONNX Runtime, whose cost for one sequence is mostly per graph node (BENCHMARKS.md,
+    classifier latency):
+    - the decisions (gaps, body frame, resting hands, handedness, trim) read only the hands and the
+      shoulders; both hands go through each step at once, as (B, T, D, 2, 21);
+    - normalising and mirroring are an affine map and a permutation per sequence, which commute with
+      picking and blending frames: they run after resampling, on the subset's points only;
+    - missing stays NaN, which carries itself through the arithmetic, until one NaN -> 0 at the end,
+      beside the presence flags.
     """
 
     def __init__(self, spec: FeatureSpec | None = None):
         super().__init__()
         self.spec = spec or FeatureSpec()
-        points = subset_indices(self.spec.subset).tolist()
-        self.n_subset = len(points)
-        shoulders = [_POSE + POSE_LEFT_SHOULDER, _POSE + POSE_RIGHT_SHOULDER]
-        points += [p for p in shoulders if self.spec.normalize and p not in points]
+        points = subset_indices(self.spec.subset).tolist()  # hands first: left 0..20, right 21..41
         local = {p: k for k, p in enumerate(points)}
-        self.shoulders = [local.get(p, -1) for p in shoulders]  # -1: not gathered (normalize is off)
         self.anchors = [] if self.spec.subset == "hands" else [local[_FACE + i] for i in _FACE_ANCHORS]
-        self.register_buffer("points", torch.as_tensor(points), persistent=False)
-        self.register_buffer("mirror_points", torch.as_tensor([local[MIRROR_INDEX[p]] for p in points]),
+        hands = [[start + i for i in range(HAND_POINTS)] for start in (_LEFT, _RIGHT)]
+        self.register_buffer("hand_points", torch.as_tensor(hands), persistent=False)
+        self.register_buffer("body_points", torch.as_tensor(points[2 * HAND_POINTS:], dtype=torch.long), False)
+        self.register_buffer("shoulder_points", torch.as_tensor([_POSE + POSE_LEFT_SHOULDER, _POSE + POSE_RIGHT_SHOULDER]),
                              persistent=False)
+        self.register_buffer("mirror_points", torch.as_tensor([local[MIRROR_INDEX[p]] for p in points]), False)
+        self._feature_tables(len(points))
+
+    def _feature_tables(self, n_points: int) -> None:
+        """Constant index tables that turn the per-point features into a few gathers and one matmul."""
+        hand = range(1, HAND_POINTS)
+        # hand shape: point - wrist, divided by that hand's size; left 20 points, then right 20
+        self.register_buffer("shape_points", torch.tensor([s + i for s in (0, HAND_POINTS) for i in hand]), False)
+        self.register_buffer("shape_wrists", torch.tensor([s for s in (0, HAND_POINTS) for _ in hand]), False)
+        self.register_buffer("shape_hand", torch.tensor([h for h in (0, 1) for _ in hand]), False)
+        # distances, per hand: wrist/fingertip pairs (divided by hand size), then each tip to each face anchor
+        first, second, divide = [], [], []
+        for h, start in enumerate((0, HAND_POINTS)):
+            for a, b in _PAIRS:
+                first.append(start + _TIPS[a]), second.append(start + _TIPS[b]), divide.append(h)
+            for tip in _TIPS:
+                for anchor in self.anchors:
+                    first.append(start + tip), second.append(anchor), divide.append(2)
+        self.register_buffer("dist_first", torch.tensor(first, dtype=torch.long), False)
+        self.register_buffer("dist_second", torch.tensor(second, dtype=torch.long), False)
+        self.register_buffer("dist_divide", torch.tensor(divide, dtype=torch.long), False)  # 2: not divided
+        # presence per part: the mean of the points' flags, as one matmul
+        n_hand = 2 * HAND_POINTS
+        groups = [(0, HAND_POINTS), (HAND_POINTS, n_hand)]
+        if self.spec.subset != "hands":
+            n_pose = len(_COMPACT_POSE) if self.spec.subset == "compact" else PARTS["pose"].stop
+            groups += [(n_hand, n_hand + n_pose), (n_hand + n_pose, n_points)]
+        mean = torch.zeros(n_points, len(groups))
+        for g, (a, b) in enumerate(groups):
+            mean[a:b, g] = 1.0 / (b - a)
+        self.register_buffer("part_mean", mean, False)
 
     @property
     def n_features(self) -> int:
@@ -261,158 +321,141 @@ class FeatureExtractor(torch.nn.Module):
 
     def forward(self, landmarks: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         spec = self.spec
-        # (B, T, 3, K): coordinates before points, so that per-point masks and per-coordinate constants
-        # broadcast over long contiguous rows (ONNX Runtime is slow at broadcasting into a last axis of 2 or 3)
-        x = landmarks[:, :, self.points].float().transpose(2, 3)  # hands first: left 0..20, right 21..41
-        steps = torch.arange(x.shape[1], device=x.device)
-        lengths = lengths.to(x.device).long()
-        valid = steps[None, :] < lengths[:, None]
+
+        def read(points: Tensor, dims: int) -> Tensor:  # slice and cast after the gather: only those points
+            out = landmarks[:, :, points]
+            return (out[..., :dims] if dims < N_CHANNELS else out).float()
+
+        steps = torch.arange(landmarks.shape[1], device=landmarks.device)
+        valid = steps[None, :] < lengths.to(landmarks.device)[:, None]
         lengths = valid.sum(1)  # a length beyond the padded array means the whole array
-        x = torch.where(valid[:, :, None, None], x, x.new_tensor(float("nan")))
+        nan = landmarks.new_tensor(float("nan"))
+        # coordinates before points, so that per-point masks broadcast over long contiguous rows
+        hands = read(self.hand_points, spec.dims).permute(0, 1, 4, 2, 3)  # (B, T, D, 2, 21)
+        hands = torch.where(valid[:, :, None, None, None], hands, nan)
         if spec.max_gap > 0:
-            x = self._fill_hand_gaps(x)
-        x = x[:, :, : spec.dims]
+            hands = self._fill_hand_gaps(hands, steps)
         if spec.normalize:
-            x = self._normalize(x, valid)
+            shoulders = torch.where(valid[:, :, None, None], read(self.shoulder_points, 2), nan)
+            shift, scale, has_pose = self._body_frame(shoulders)
             if spec.drop_resting_hands:
-                x = self._drop_resting_hands(x)
+                wrist_y = (hands[:, :, 1, :, 0] - shift[:, 1, None, None]) / scale[:, None, None]  # (B, T, 2)
+                resting = (wrist_y > RAISED_BELOW_SHOULDERS) & has_pose[:, None, None]
+                hands = torch.where(resting[:, :, None, :, None], nan, hands)
+        first, lengths = self._trim(hands, lengths, steps) if spec.trim else (torch.zeros_like(lengths), lengths)
+        body = read(self.body_points, spec.dims).transpose(2, 3)  # (B, T, D, K)
+        x = torch.cat([hands.flatten(3), body], dim=3)  # (B, T, D, points)
+        if spec.frames > 0:
+            x, valid = resample(x, lengths, spec.frames, first)
+        else:
+            index = torch.minimum(first[:, None] + steps[None, :], steps[-1])  # not shape[1]: ONNX would fix it
+            valid = steps[None, :] < lengths[:, None]
+            x = torch.where(valid[:, :, None, None], _gather_frames(x, index), nan)
+        if spec.normalize:
+            x = (x - shift[:, None, :, None]) / scale[:, None, None, None]
         if spec.canonical_hand:
             # about the body centre or the image centre
+            sign = x.new_tensor([-1.0, 1.0, 1.0][: spec.dims])[:, None]
             offset = x.new_tensor([0.0 if spec.normalize else 1.0, 0.0, 0.0][: spec.dims])[:, None]
-            flipped = x[..., self.mirror_points] * x.new_tensor([-1.0, 1.0, 1.0][: spec.dims])[:, None] + offset
-            x = torch.where(self._left_dominant(x)[:, None, None, None], flipped, x)
-        if spec.trim:
-            x, lengths, valid = self._trim(x, valid, lengths)
-        x = x[..., : self.n_subset]
-        if spec.frames > 0:
-            x, valid = resample(x, lengths, spec.frames)
-        return self._features(x, valid), valid
+            left = self._left_dominant(hands)
+            x = torch.where(left[:, None, None, None], x[..., self.mirror_points] * sign + offset, x)
+        return self._features(x.transpose(2, 3)), valid  # points before coordinates: gathers copy (x, y, z) rows
 
-    def _fill_hand_gaps(self, x: Tensor) -> Tensor:
+    def _fill_hand_gaps(self, hands: Tensor, steps: Tensor) -> Tensor:
         """Linear interpolation over interior gaps of at most `max_gap` frames in which a hand is missing.
 
         A fillable gap's neighbours lie within `max_gap` frames, so the previous/next seen frame is looked
         for only that far (masked max/min over a (T, max_gap) window; ONNX has no cumulative max).
         """
-        steps = torch.arange(x.shape[1], device=x.device)
-        shift = torch.arange(1, self.spec.max_gap + 1, device=x.device)
+        gap = self.spec.max_gap
+        shift = torch.arange(1, gap + 1, device=hands.device)
         back, ahead = steps[:, None] - shift[None, :], steps[:, None] + shift[None, :]  # (T, G)
         last = steps[-1]  # not shape[1]: ONNX would fix it
-        back_ok, ahead_ok = back >= 0, ahead <= last
+        back_ok, ahead_ok = (back >= 0)[..., None], (ahead <= last)[..., None]
         back, ahead = back.clamp(min=0), torch.minimum(ahead, last)
-        steps_f = steps.float()
-        out = []
-        for start in (0, HAND_POINTS):
-            hand = x[..., start:start + HAND_POINTS]
-            seen = torch.isfinite(hand).all(-1).all(-1)  # (B, T); padding is never seen
-            prev = torch.where(back_ok & seen[:, back], back.float(), steps_f.new_tensor(-1.0)).amax(-1)
-            nxt = torch.where(ahead_ok & seen[:, ahead], ahead.float(), steps_f.new_tensor(1e9)).amin(-1)
-            fill = ~seen & (prev >= 0) & (nxt < 1e9) & (nxt - prev - 1 <= self.spec.max_gap)
-            a = _gather_frames(hand, prev.clamp(min=0).long())
-            b = _gather_frames(hand, torch.minimum(nxt, last.float()).long())
-            w = ((steps_f[None, :] - prev) / (nxt - prev).clamp(min=1.0))[:, :, None, None]
-            out.append(torch.where(fill[:, :, None, None], a + (b - a) * w, hand))
-        return torch.cat([out[0], out[1], x[..., 2 * HAND_POINTS:]], dim=3)
+        seen = _seen(hands, (2, 4))  # (B, T, 2); padding is never seen
+        prev = torch.where(back_ok & seen[:, back], back[..., None].float(), hands.new_tensor(-1.0)).amax(2)
+        nxt = torch.where(ahead_ok & seen[:, ahead], ahead[..., None].float(), hands.new_tensor(1e9)).amin(2)
+        fill = ~seen & (prev >= 0) & (nxt - prev - 1 <= gap)  # (B, T, 2); no next seen: nxt - prev is huge
 
-    def _normalize(self, x: Tensor, valid: Tensor) -> Tensor:
-        """Centre on the mean shoulder midpoint, divide by the mean shoulder width (x, y); z is only scaled."""
-        left, right = x[:, :, :2, self.shoulders[0]], x[:, :, :2, self.shoulders[1]]
-        ok = torch.isfinite(left).all(-1) & torch.isfinite(right).all(-1) & valid  # (B, T)
+        def at(frames: Tensor) -> Tensor:  # each hand at its own frames (B, T, 2)
+            index = frames.long()[:, :, None, :, None].expand(-1, -1, self.spec.dims, 2, HAND_POINTS)
+            return torch.gather(hands, 1, index)
+
+        a, b = at(prev.clamp(min=0)), at(torch.minimum(nxt, last.float()))
+        w = ((steps.float()[None, :, None] - prev) / (nxt - prev).clamp(min=1.0))[:, :, None, :, None]
+        return torch.where(fill[:, :, None, :, None], a + (b - a) * w, hands)
+
+    def _body_frame(self, shoulders: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Shoulders (B, T, 2 sides, 2 coordinates) -> shift (B, D), scale (B,), has_pose (B,).
+
+        Centre = mean shoulder midpoint, scale = mean shoulder width (x, y), over the frames where both
+        shoulders were seen; z is only scaled. Without a pose: shift 0, scale 1.
+        """
+        left, right = shoulders.unbind(2)  # (B, T, 2) each
+        width = (left - right).norm(dim=-1)  # (B, T), NaN unless both shoulders were seen
+        ok = width == width
         count = ok.float().sum(1)
-        mid = torch.where(ok[..., None], (left + right) / 2, x.new_tensor(0.0)).sum(1)
-        width = torch.where(ok, (left - right).norm(dim=-1), x.new_tensor(0.0)).sum(1)
+        mid = torch.where(ok[..., None], (left + right) / 2, shoulders.new_tensor(0.0)).sum(1)  # (B, 2)
+        width = torch.where(ok, width, shoulders.new_tensor(0.0)).sum(1)
         has_pose = count > 0
-        centre = torch.where(has_pose[:, None], mid / count.clamp(min=1.0)[:, None], x.new_tensor(0.0))
-        scale = torch.where(has_pose, width / count.clamp(min=1.0), x.new_tensor(1.0)).clamp(min=1e-6)
-        shift = torch.cat([centre, torch.zeros_like(centre[:, :1])], dim=1)[:, : self.spec.dims]  # (B, D)
-        return (x - shift[:, None, :, None]) / scale[:, None, None, None]
-
-    def _drop_resting_hands(self, x: Tensor) -> Tensor:
-        """Mark a hand missing in frames where its wrist hangs below `RAISED_BELOW_SHOULDERS` (only with a pose)."""
-        has_pose = torch.isfinite(x[:, :, 0, self.shoulders[0]]).any(1)[:, None]  # (B, 1)
-        out = []
-        for start in (0, HAND_POINTS):
-            resting = (x[:, :, 1, start] > RAISED_BELOW_SHOULDERS) & has_pose  # (B, T)
-            out.append(torch.where(resting[:, :, None, None], x.new_tensor(float("nan")),
-                                   x[..., start:start + HAND_POINTS]))
-        return torch.cat([out[0], out[1], x[..., 2 * HAND_POINTS:]], dim=3)
+        centre = mid / count.clamp(min=1.0)[:, None]  # 0 without a pose
+        scale = torch.where(has_pose, width / count.clamp(min=1.0), shoulders.new_tensor(1.0)).clamp(min=1e-6)
+        shift = centre @ shoulders.new_tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])[:, : self.spec.dims]
+        return shift, scale, has_pose
 
     @staticmethod
-    def _trim(x: Tensor, valid: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Shift each sequence to start at its first frame with a hand seen and end at its last one.
+    def _trim(hands: Tensor, lengths: Tensor, steps: Tensor) -> tuple[Tensor, Tensor]:
+        """(first frame, length) of each sequence from its first frame with a hand seen to its last one.
 
-        Sequences without any hand are kept whole. Returns x, lengths and valid, as forward has them.
+        Sequences without any hand are kept whole.
         """
-        active = torch.isfinite(x[:, :, 0, [0, HAND_POINTS]]).any(-1) & valid  # (B, T): a wrist seen
-        steps = torch.arange(x.shape[1], device=x.device)
+        wrists = hands[:, :, 0, :, 0]  # (B, T, 2); NaN past each length
+        active = (wrists == wrists).any(-1)  # (B, T)
         anywhere = active.any(1)
         first = torch.where(active, steps, steps.new_tensor(1 << 40)).amin(1)  # not shape[1]: ONNX would fix it
         last = torch.where(active, steps, steps.new_tensor(-1)).amax(1)
         first = torch.where(anywhere, first, torch.zeros_like(first))
-        lengths = torch.where(anywhere, last - first + 1, lengths)
-        index = torch.minimum(first[:, None] + steps[None, :], steps[-1])  # (B, T)
-        valid = steps[None, :] < lengths[:, None]
-        x = torch.where(valid[:, :, None, None], _gather_frames(x, index), x.new_tensor(float("nan")))
-        return x, lengths, valid
+        return first, torch.where(anywhere, last - first + 1, lengths)
 
     @staticmethod
-    def _left_dominant(x: Tensor) -> Tensor:
+    def _left_dominant(hands: Tensor) -> Tensor:
         """(B,) True where the left hand travels farther (its centre, summed over frames in which it is seen);
         on a tie (e.g. neither moves) where it is seen in more frames.
 
         Travel counts presence too: a hand that is missing or resting adds nothing. In one-handed signs
         this finds the signing hand; in two-handed ones the more active hand, so the same sign maps to
         the same features whichever hand leads. Near-symmetric signs may go either way, which matters
-        little because they look alike mirrored.
+        little because they look alike mirrored. Measured in image coordinates: normalising scales both
+        hands' travel alike.
         """
-        seen, travel = [], []
-        for start in (0, HAND_POINTS):
-            hand = x[:, :, :2, start:start + HAND_POINTS]
-            present = torch.isfinite(hand).all(-1).all(-1)
-            centre = torch.where(present[..., None], hand.mean(-1), x.new_tensor(0.0))
-            step = (centre[:, 1:] - centre[:, :-1]).norm(dim=-1)
-            travel.append(torch.where(present[:, 1:] & present[:, :-1], step, x.new_tensor(0.0)).sum(1))
-            seen.append(present.sum(1))
-        return (travel[0] > travel[1]) | ((travel[0] == travel[1]) & (seen[0] > seen[1]))
+        centre = hands[:, :, :2].mean(-1)  # (B, T, 2 coordinates, 2 hands); NaN unless the hand is seen
+        seen = _seen(centre, 2).sum(1)  # (B, 2)
+        step = (centre[:, 1:] - centre[:, :-1]).norm(dim=2)  # (B, T - 1, 2)
+        travel = _nan_to_zero(step).sum(1)
+        return (travel[:, 0] > travel[:, 1]) | ((travel[:, 0] == travel[:, 1]) & (seen[:, 0] > seen[:, 1]))
 
-    def _features(self, x: Tensor, valid: Tensor) -> Tensor:
-        """(B, T', D, K) positions with NaN -> (B, T', F) finite features, zero on invalid frames."""
+    def _features(self, x: Tensor) -> Tensor:
+        """(B, T', points, D) positions with NaN -> (B, T', F) finite features, zero where missing."""
         spec = self.spec
-        seen = torch.isfinite(x).all(2)  # (B, T', K)
-        zero = x.new_tensor(0.0)
-        points = [torch.where(seen[:, :, None], x, zero)]  # per point: (B, T', D, points), D before points
-        if spec.hand_shape:
-            for start in (0, HAND_POINTS):
-                hand = x[..., start:start + HAND_POINTS]
-                size = (hand[:, :, :2, _HAND_MIDDLE_MCP] - hand[:, :, :2, 0]).norm(dim=-1).clamp(min=1e-6)
-                rel = (hand[..., 1:] - hand[..., :1]) / size[:, :, None, None]
-                ok = seen[:, :, start + 1:start + HAND_POINTS] & seen[:, :, start:start + 1]
-                points.append(torch.where(ok[:, :, None], rel, zero))
+        points = [x]
         extra = []
+        if spec.hand_shape or spec.distances:
+            wrists = x[:, :, [0, HAND_POINTS]][..., :2]  # gather, then slice: the slice copies 2 points only
+            knuckles = x[:, :, [_HAND_MIDDLE_MCP, HAND_POINTS + _HAND_MIDDLE_MCP]][..., :2]
+            size = (knuckles - wrists).norm(dim=3, keepdim=True).clamp(min=1e-6)  # (B, T', 2, 1)
+        if spec.hand_shape:
+            rel = x[:, :, self.shape_points] - x[:, :, self.shape_wrists]
+            points.append(rel / size[:, :, self.shape_hand])
         if spec.distances:
-            first, second = [a for a, _ in _PAIRS], [b for _, b in _PAIRS]
-            for start in (0, HAND_POINTS):
-                tips = x[..., [start + i for i in _TIPS]]  # (B, T', D, 6)
-                size = (x[:, :, :2, start + _HAND_MIDDLE_MCP] - x[:, :, :2, start]).norm(dim=-1).clamp(min=1e-6)
-                extra.append((tips[..., first] - tips[..., second]).norm(dim=2) / size[..., None])
-                if self.anchors:
-                    near = tips[..., :, None] - x[..., None, self.anchors]  # (B, T', D, 6, 3)
-                    extra.append(torch.flatten(near.norm(dim=2), 2))
+            dist = (x[:, :, self.dist_first] - x[:, :, self.dist_second]).norm(dim=3)
+            divisor = torch.cat([size[..., 0], torch.ones_like(size[:, :, :1, 0])], dim=-1)
+            extra.append(dist / divisor[..., self.dist_divide])
         if spec.velocity:
-            prev_x = torch.cat([x[:, :1], x[:, :-1]], dim=1)
-            prev_ok = torch.cat([torch.zeros_like(valid[:, :1]), valid[:, :-1]], dim=1)
-            ok = seen & torch.cat([seen[:, :1], seen[:, :-1]], dim=1) & (valid & prev_ok)[:, :, None]
-            points.append(torch.where(ok[:, :, None], x - prev_x, zero))
-        n_hand = 2 * HAND_POINTS
-        groups = [(0, HAND_POINTS), (HAND_POINTS, n_hand)]
-        if spec.subset != "hands":
-            n_pose = len(_COMPACT_POSE) if spec.subset == "compact" else PARTS["pose"].stop
-            groups += [(n_hand, n_hand + n_pose), (n_hand + n_pose, x.shape[3])]
-        presence = torch.stack([seen[:, :, a:b].float().mean(-1) for a, b in groups], dim=-1)
-        flat = torch.flatten(torch.cat(points, dim=3).transpose(2, 3), 2)  # point-major, as (x, y[, z]) per point
-        extra = [torch.where(torch.isfinite(e), e, zero) for e in extra]
-        features = torch.cat([flat, *extra, presence], dim=-1)
-        return torch.where(valid[..., None], features, zero)
+            points.append(x - torch.cat([x[:, :1], x[:, :-1]], dim=1))
+        presence = _seen(x, 3).float() @ self.part_mean
+        flat = torch.flatten(torch.cat(points, dim=2), 2)  # point-major, as (x, y[, z]) per point
+        return _nan_to_zero(torch.cat([flat, *extra, presence], dim=-1))
 
 
 @functools.lru_cache(maxsize=8)
