@@ -50,7 +50,7 @@ def test_padding_does_not_change_logits(name):
 
 
 def test_hparams_registry_and_refusals():
-    assert default_hparams("lstm")["hidden"] == 128 and default_hparams()["bidirectional"] is True
+    assert default_hparams("lstm")["hidden"] == 64 and default_hparams()["bidirectional"] is True
     assert set(default_hparams("transformer")) >= {"dim", "depth", "heads", "kernel"}
     with pytest.raises(SignrecError, match="unknown model"):
         build_model("gru", 10, 3)
