@@ -1,8 +1,9 @@
 """Latency of the real-time paths, measured side by side in one run; prints a Markdown table.
 
-    python benchmarks/latency.py MODEL [--data LABELS.csv] [--video V.mp4 ...] [--requests 200]
+    python benchmarks/latency.py MODEL [--data LABELS.csv] [--video V.mp4 ...] [--requests 200] [--compare X.onnx]
 
 1. Classifier: one sequence (batch 1), torch vs ONNX Runtime, both on one thread; median and p95 over --repeats.
+   --compare adds other exported models (e.g. from an older signrec) to the same rotation on the same inputs.
 2. Live: frame-to-answer latency (MediaPipe Holistic + StreamRecognizer) over real videos, the process pinned
    to one CPU core; and the StreamRecognizer alone on the same frames.
 3. Server: `signrec serve MODEL` in a subprocess on 127.0.0.1; POST /v1/predict/landmarks with 1 and 20
@@ -51,7 +52,8 @@ def one_core() -> set[int]:
     return before
 
 
-def bench_classifier(classifier: Classifier, seqs: list[np.ndarray], repeats: int) -> dict[str, dict]:
+def bench_classifier(classifier: Classifier, seqs: list[np.ndarray], repeats: int,
+                     compare: list[Path] = ()) -> dict[str, dict]:
     torch.set_num_threads(1)
     net = classifier.network()
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,6 +65,7 @@ def bench_classifier(classifier: Classifier, seqs: list[np.ndarray], repeats: in
             net(torch.from_numpy(x), torch.from_numpy(n))
 
     backends = {"torch": run_torch, "onnxruntime": onnx}
+    backends.update({f"onnxruntime, {path}": OnnxNetwork(path, threads=1) for path in compare})
     # Warm up for a few seconds: this VM runs the first second of a busy process at up to half speed, and
     # ONNX Runtime plans memory once per input shape. Then the two take turns in blocks of one pass over the
     # inputs, so that both see the same machine (turns of single calls would leave each the other's cold cache).
@@ -165,11 +168,14 @@ def bench_server(model: Path, seq: np.ndarray, fps: float, requests: int, backen
 def table(result: dict) -> str:
     c, live, srv = result["classifier"], result["live"], result["server"]
     rows = ["| measurement | p50 | p95 | other |", "| --- | --- | --- | --- |"]
-    for name in ("torch", "onnxruntime"):
+    for name in c:
         rows.append(f"| classifier, 1 sequence, {name}, 1 thread | {c[name]['p50']:.3f} ms | "
                     f"{c[name]['p95']:.3f} ms | CPU time p50 {c[name]['cpu_p50']:.3f} ms, {c[name]['n']} runs |")
     speedup = c["torch"]["p50"] / c["onnxruntime"]["p50"]
     rows.append(f"| onnxruntime vs torch (median) | {speedup:.1f}x faster | | |")
+    for name in list(c)[2:]:
+        rows.append(f"| onnxruntime vs {name.split(', ', 1)[1]} (median) | "
+                    f"{c[name]['p50'] / c['onnxruntime']['p50']:.1f}x faster | | |")
     rows.append(f"| live frame -> answer (Holistic + recognizer), 1 core | {live['frame']['p50']:.1f} ms | "
                 f"{live['frame']['p95']:.1f} ms | {live['frame']['n']} frames |")
     rows.append(f"| live frame -> answer, CPU time of the process (what an idle core would take) | "
@@ -192,6 +198,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200, help="server requests per level [%(default)s]")
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="onnxruntime",
                         help="the server's classifier backend [%(default)s]")
+    parser.add_argument("--compare", nargs="+", type=Path, default=[], metavar="X.onnx",
+                        help="other exported models to time beside this one on the same sequences")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -199,7 +207,7 @@ def main() -> int:
     seqs = check_sequences(classifier, args.data, n=16)
     before = one_core()
     try:
-        result = {"classifier": bench_classifier(classifier, seqs, args.repeats),
+        result = {"classifier": bench_classifier(classifier, seqs, args.repeats, args.compare),
                   "live": bench_live(classifier, args.video)}
     finally:
         os.sched_setaffinity(0, before)
