@@ -98,7 +98,8 @@ def test_normalisation_is_invariant_to_translation_and_scale():
     moved = x.copy()
     moved[..., :2] = (moved[..., :2] - 0.5) * 1.7 + np.array([0.2, -0.1], dtype=np.float32)
     moved[..., 2] *= 1.7
-    np.testing.assert_allclose(featurize(moved, spec)[0], featurize(x, spec)[0], atol=5e-5)
+    # rtol: the synthetic hand is small, so its shape features (divided by hand size) run to ~20
+    np.testing.assert_allclose(featurize(moved, spec)[0], featurize(x, spec)[0], atol=5e-5, rtol=2e-5)
 
 
 def test_without_pose_coordinates_pass_through():

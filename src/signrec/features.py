@@ -143,8 +143,9 @@ class FeatureSpec:
     """Featurisation version; a spec from another version is refused rather than silently reinterpreted."""
     subset: str = "compact"
     """Landmarks used: "compact" (hands, upper body, lips, eyebrows, nose), "all" (543) or "hands" (42)."""
-    frames: int = 32
-    """Output length: resample every sequence to this many frames; 0 keeps each sequence's own length."""
+    frames: int = 24
+    """Output length: resample every sequence to this many frames; 0 keeps each sequence's own length. 24 scored
+    as 32 did on unseen MLR511 signers (91.8 % and 91.9 %) for 15 % less classifier time."""
     use_z: bool = True
     """Include MediaPipe's z (depth). Noisy for the body, but it tells apart hand shapes that look alike in
     x and y; on by default since version 2, whose gain on unseen signers was measured with it."""
