@@ -63,7 +63,7 @@ def test_resume_continues_from_last_checkpoint(lsa64_tiny: Path, tmp_path: Path,
 
 
 def test_leave_one_signer_out(lsa64_tiny: Path, tmp_path: Path) -> None:
-    config = TrainConfig(max_epochs=1, hparams={"hidden": 16}, schedule="plateau")
+    config = TrainConfig(max_epochs=1, hparams={"hidden": 16}, schedule="plateau", mixup=0.4)
     summary = train_loso(lsa64_tiny, tmp_path / "loso", config)
     assert summary is not None
     assert [row["signer"] for row in summary["folds"]] == ["001", "002", "003", "004"]
@@ -89,6 +89,8 @@ def test_two_process_ddp(lsa64_tiny: Path, tmp_path: Path) -> None:
 def test_bad_options_are_user_errors(lsa64_tiny: Path, tmp_path: Path, capsys) -> None:
     with pytest.raises(SignrecError, match="unknown model"):
         TrainConfig(model="nope")
+    with pytest.raises(SignrecError, match="mixup"):
+        TrainConfig(mixup=-0.1)
     assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "r"), "--test-signers", "999"]) == 2
     assert "unknown signer" in capsys.readouterr().err
     assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "r"), "--hparam", "wings=2"]) == 2

@@ -73,6 +73,8 @@ class TrainConfig:
     schedule: str = "warmup-cosine"     # one of SCHEDULES; cosine spans max_epochs
     warmup_epochs: int = 3              # linear warm-up for warmup-cosine
     label_smoothing: float = 0.1
+    mixup: float = 0.0                  # Beta(a, a) mixup of training batches (features and targets); 0 = off.
+                                        # Off by default: within seed noise on unseen signers (BENCHMARKS.md)
     batch_size: int = 32
     max_epochs: int = 40                # the cosine schedule spans these; early stopping usually ends sooner
     patience: int = 10                  # epochs without a lower val_loss before early stopping
@@ -101,6 +103,8 @@ class TrainConfig:
         if unknown:
             raise SignrecError(f"model {self.model!r} has no hyperparameter(s) {unknown}; "
                                f"known: {sorted(default_hparams(self.model))}")
+        if self.mixup < 0 or self.label_smoothing < 0:
+            raise SignrecError(f"mixup and label_smoothing must be >= 0, got {self.mixup} and {self.label_smoothing}")
         for name in ("batch_size", "max_epochs", "devices", "num_nodes", "threads"):
             if getattr(self, name) < 1:
                 raise SignrecError(f"{name} must be at least 1")
@@ -226,9 +230,16 @@ def build_lightning_classes():
 
         def _step(self, batch, stage: str) -> torch.Tensor:
             x, mask, y = batch
-            logits = self.model(x, mask)
             smoothing = self.config.label_smoothing if stage == "train" else 0.0
-            loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+            if stage == "train" and self.config.mixup > 0:
+                lam = float(torch.distributions.Beta(self.config.mixup, self.config.mixup).sample())
+                perm = torch.randperm(len(y))
+                logits = self.model(lam * x + (1 - lam) * x[perm], mask | mask[perm])
+                loss = (lam * F.cross_entropy(logits, y, label_smoothing=smoothing)
+                        + (1 - lam) * F.cross_entropy(logits, y[perm], label_smoothing=smoothing))
+            else:
+                logits = self.model(x, mask)
+                loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
             acc = (logits.argmax(1) == y).float().mean()
             sync = stage != "train"
             self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y),
@@ -606,6 +617,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float, help=f"default {d.weight_decay}")
     parser.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (default {d.schedule})")
     parser.add_argument("--label-smoothing", type=float, help=f"default {d.label_smoothing}")
+    parser.add_argument("--mixup", type=float, help=f"Beta(a, a) mixup of training batches, 0 = off (default {d.mixup})")
     parser.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
     parser.add_argument("--max-epochs", type=int, help=f"default {d.max_epochs}")
     parser.add_argument("--patience", type=int, help=f"early-stopping patience in epochs (default {d.patience})")
