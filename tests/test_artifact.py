@@ -109,3 +109,36 @@ def test_unusable_folders_and_inputs(saved: Path, tmp_path: Path) -> None:
     classifier = Classifier(LABELS, FeatureSpec(), "lstm", {"hidden": 16})
     with pytest.raises(landmarks.LandmarkError, match=r"shape \(frames, 543, 3\)"):
         classifier.predict_proba([np.zeros((10, 2, 21, 3), np.float32)])
+
+
+def test_the_landmark_models_travel_with_the_model(saved: Path, tmp_path: Path) -> None:
+    """A model is fed landmarks made like its training data: its settings win, and other datasets are refused."""
+    from signrec.extract import ExtractSettings
+
+    default = Classifier.load(saved)
+    assert json.loads((saved / "model.json").read_text())["landmarks"] == {"face": True, "hand_model": "full"}
+    default.check_landmarks({"face": True, "hand_model": "full"}, "data.csv")
+    fast = Classifier(LABELS, FeatureSpec(), "lstm", {"hidden": 16},
+                      meta={"landmarks": {"face": False, "hand_model": "lite"}})
+    fast.save(tmp_path / "fast")
+    fast = Classifier.load(tmp_path / "fast")
+    assert fast.landmark_settings(ExtractSettings(max_side=320)) == ExtractSettings(max_side=320, face=False,
+                                                                                  hand_model="lite")
+    with pytest.raises(ArtifactError, match="data.csv: landmarks made with .*'face': True.*extract again"):
+        fast.check_landmarks({"face": True, "hand_model": "full"}, "data.csv")
+    _edit(tmp_path / "fast", lambda m: m["landmarks"].update(hand_model="tiny"))
+    with pytest.raises(ArtifactError, match="hand_model"):
+        Classifier.load(tmp_path / "fast")
+
+
+def test_no_face_model_runs_for_a_spec_that_does_not_read_the_face(tmp_path: Path) -> None:
+    hands = Classifier(LABELS, FeatureSpec(subset="hands"), "lstm", {"hidden": 16},
+                        meta={"landmarks": {"face": True, "hand_model": "full"}})
+    assert hands.landmark_settings().face is False
+    hands.check_landmarks({"face": True, "hand_model": "full"}, "data.csv")  # the face is there, and unread
+    hands.check_landmarks({"face": False, "hand_model": "full"}, "data.csv")
+    with pytest.raises(ArtifactError, match="lite"):
+        hands.check_landmarks({"face": False, "hand_model": "lite"}, "data.csv")
+    hands.save(tmp_path / "hands")
+    meta = json.loads((tmp_path / "hands" / "model.json").read_text())
+    assert meta["landmarks"] == {"face": False, "hand_model": "full"}

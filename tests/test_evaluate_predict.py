@@ -117,3 +117,25 @@ def test_learning_curve_log_and_unicode_labels(trained: Path, tmp_path: Path) ->
     assert (tmp_path / "cm.png").stat().st_size > 0
     assert display_label("مرحبا") == "ابحرم" and display_label("smeđe") == "smeđe"
     assert dataset.read_labels(trained / "train" / "labels.csv")[0].label in SIGNS
+
+
+def test_videos_are_extracted_with_the_landmark_models_of_the_training_data(trained: Path, shared_data: Path,
+                                                                              capsys, monkeypatch) -> None:
+    monkeypatch.setenv("SIGNREC_CACHE", str(trained / "cache"))
+    meta = json.loads((trained / "run" / "model" / "model.json").read_text())
+    assert meta["landmarks"] == {"face": True, "hand_model": "full"}  # from the training data's manifest
+    # The same weights, declared as trained on landmarks without the face and with lite hands.
+    fast = trained / "fast"
+    fast.mkdir()
+    (fast / "model.safetensors").write_bytes((trained / "run" / "model" / "model.safetensors").read_bytes())
+    (fast / "model.json").write_text(json.dumps({**meta, "landmarks": {"face": False, "hand_model": "lite"}}))
+    test_csv = mlr511_videos(shared_data, trained / "test" / "labels.csv", SIGNS, ("user08",), ("R01", "R02"))
+    assert cli.main(["evaluate", str(fast), str(test_csv), "--out", str(trained / "fast-eval"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 4
+    [made] = [json.loads(m.read_text())["extractor"]["settings"] for m in (trained / "cache").rglob("manifest.json")
+              if not json.loads(m.read_text())["extractor"]["settings"]["face"]]
+    assert made["hand_model"] == "lite"
+    # Landmarks made the default way are refused, with the reason.
+    default_csv = ensure_landmarks(test_csv, progress=False)
+    assert cli.main(["evaluate", str(fast), str(default_csv), "--out", str(trained / "fast-eval")]) == 2
+    assert "extract again with those settings" in capsys.readouterr().err

@@ -36,6 +36,7 @@ def test_cli_exports_next_to_the_model_and_reports_parity(mlr511_tiny_model, tmp
     onnx = OnnxNetwork(model / "model.onnx")
     assert json.loads(onnx.metadata["signrec.labels"]) == Classifier.load(model).labels
     assert onnx.metadata["signrec.landmark_layout"] == "holistic-543-xyz"
+    assert json.loads(onnx.metadata["signrec.landmarks"]) == {"face": True, "hand_model": "full"}
     assert [i.name for i in onnx.session.get_inputs()] == ["landmarks", "lengths"]
     assert [o.name for o in onnx.session.get_outputs()] == ["logits", "probabilities"]
 

@@ -174,3 +174,65 @@ def test_csv_pointing_outside_its_folder_keeps_clips_apart(shared_data, tmp_path
     jobs = plan_jobs(csv_path, tmp_path / "out")
     assert [j.rel for j in jobs] == ["user03/G01/R01.mp4", "user04/G01/R01.mp4", "user03/G02/R01.mp4"]
     assert len({j.output for j in jobs}) == 3
+
+
+def test_landmark_models_face_off_and_lite_hands(shared_data):
+    """The default graph is MediaPipe's Holistic exactly; no face leaves the rest alone; lite hands stay close."""
+    import mediapipe as mp
+
+    from signrec.extract import HolisticExtractor
+
+    path = shared_data / "mlr511_arsl" / "videos" / "user03" / "G02" / "R01.mp4"
+    cap = cv2.VideoCapture(str(path))
+    frames = [f for ok, f in iter(cap.read, (False, None)) if ok][:30]
+    shipped = []
+    with mp.solutions.holistic.Holistic(model_complexity=1) as holistic:
+        for frame in frames:
+            r = holistic.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            row = landmarks.empty(1)[0]
+            for name in landmarks.PARTS:
+                found = getattr(r, f"{name}_landmarks")
+                if found is not None:
+                    sl = landmarks.PARTS[name]
+                    row[sl] = [(p.x, p.y, p.z) for p in found.landmark[: sl.stop - sl.start]]
+            shipped.append(row)
+    shipped = np.stack(shipped)
+
+    def run(settings: ExtractSettings) -> np.ndarray:
+        with HolisticExtractor(settings) as extractor:
+            return np.stack([extractor.process(f) for f in frames])
+
+    np.testing.assert_array_equal(run(ExtractSettings()), shipped)
+    no_face = run(ExtractSettings(face=False))
+    assert np.isnan(no_face[:, landmarks.PARTS["face"]]).all()
+    face = np.r_[landmarks.PARTS["face"]]
+    np.testing.assert_array_equal(np.delete(no_face, face, axis=1), np.delete(shipped, face, axis=1))
+    lite = run(ExtractSettings(hand_model="lite"))
+    np.testing.assert_array_equal(lite[:, landmarks.PARTS["pose"]], shipped[:, landmarks.PARTS["pose"]])
+    hands = np.r_[landmarks.PARTS["left_hand"], landmarks.PARTS["right_hand"]]
+    both = ~np.isnan(lite[:, hands, 0]) & ~np.isnan(shipped[:, hands, 0])
+    assert both.sum() > 100
+    difference = np.abs(lite[:, hands, :2] - shipped[:, hands, :2])[both]
+    assert 0 < np.median(difference) < 0.01  # another model, the same hand: within 1 % of the image
+
+
+def test_landmark_models_are_recorded_and_a_resume_must_match(shared_data, tmp_path, capsys):
+    from signrec.extract import landmark_models
+
+    clip = shared_data / "mlr511_arsl" / "videos" / "user06" / "G01" / "R01.mp4"
+    out = tmp_path / "out"
+    assert main(["extract", str(clip), "--out", str(out), "--no-face", "--hand-model", "lite", "--quiet"]) == 0
+    assert landmark_models(out / "labels.csv") == {"face": False, "hand_model": "lite"}
+    assert np.isnan(landmarks.load(next(out.rglob("*.npy")))[:, landmarks.PARTS["face"]]).all()
+    with pytest.raises(ExtractError, match="other settings"):
+        extract_dataset(clip, out, ExtractSettings(), progress=False)
+    # A manifest written before these settings existed was made with the defaults, and resumes with them.
+    manifest = json.loads((out / "manifest.json").read_text())
+    for name in ("face", "hand_model"):
+        del manifest["extractor"]["settings"][name]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert landmark_models(out / "labels.csv") == {"face": True, "hand_model": "full"}
+    assert len(extract_dataset(clip, out, ExtractSettings(), progress=False).skipped) == 1
+    with pytest.raises(SystemExit):
+        main(["extract", str(clip), "--out", str(out), "--hand-model", "tiny"])
+    assert "invalid choice: 'tiny'" in capsys.readouterr().err

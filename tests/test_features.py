@@ -76,6 +76,14 @@ def test_n_features_per_subset():
     assert {s: FeatureSpec(subset=s).n_features for s in SUBSETS} == {"compact": 802, "all": 3448, "hands": 404}
 
 
+def test_only_the_hands_subset_reads_no_face():
+    x = body(12)
+    with_face, _ = featurize(x, FeatureSpec(subset="hands"))
+    x[:, PARTS["face"]] = np.nan
+    np.testing.assert_array_equal(featurize(x, FeatureSpec(subset="hands"))[0], with_face)
+    assert [FeatureSpec(subset=s).uses_face for s in SUBSETS] == [True, True, False]
+
+
 def test_mirror_is_an_involution_that_swaps_hands():
     x = body(5)
     x[:, LEFT] = 0.25

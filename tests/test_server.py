@@ -55,6 +55,7 @@ def test_health_model_docs_and_page(client: TestClient, classifier: Classifier) 
     info = client.get("/v1/model").json()
     assert info["labels"] == classifier.labels == ["Eat", "Hi", "Sleep"]
     assert info["layout"] == "holistic-543-xyz" and info["spec"] == classifier.spec.to_dict()
+    assert info["landmarks"] == {"face": True, "hand_model": "full"}
     assert info["metrics"]["test"]["n"] == 9 and info["limits"]["api_key_required"] is False
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/predict", "/v1/predict/landmarks", "/v1/model", "/healthz"} <= set(paths)

@@ -1,8 +1,9 @@
 """The saved model: one folder that is everything needed to recognise signs again.
 
     model.safetensors   weights (safetensors: loading never executes code, unlike pickle)
-    model.json          format version, landmark layout, label map, feature spec, model name and
-                        hyperparameters, training config, metrics, package versions
+    model.json          format version, landmark layout and the landmark models (face on or off, full or
+                        lite hands), label map, feature spec, model name and hyperparameters, training
+                        config, metrics, package versions
     model.onnx          after `signrec export` (optional)
 
 The label map and a digest of the feature spec are also written into the safetensors header, so
@@ -15,6 +16,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import asdict, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from signrec import SignrecError, __version__, landmarks
+from signrec.extract import MODEL_FIELDS, ExtractSettings
 from signrec.features import FeatureExtractor, FeatureSpec
 from signrec.files import atomic_path, write_json
 from signrec.models import build_model
@@ -132,12 +135,32 @@ class Classifier:
         with torch.inference_mode():
             return self.network()(torch.from_numpy(batch), torch.from_numpy(lengths)).float().numpy()
 
+    # ---- the landmarks it expects ------------------------------------------------------------
+    def landmark_settings(self, base: ExtractSettings | None = None) -> ExtractSettings:
+        """`base` with the landmark models this classifier was trained on: every video it sees is extracted so,
+        except that no face model runs for a feature spec that does not read the face."""
+        made = self.meta.get("landmarks") or {}
+        settings = replace(base or ExtractSettings(), **{name: made[name] for name in MODEL_FIELDS if name in made})
+        return settings if self.spec.uses_face else replace(settings, face=False)
+
+    def check_landmarks(self, made: dict[str, Any], source: str | os.PathLike) -> None:
+        """Refuse landmarks made with other landmark models (extract.landmark_models) than the training data;
+        whether the face was made does not matter to a model that does not read it."""
+        expected = {name: getattr(self.landmark_settings(), name) for name in MODEL_FIELDS}
+        if not self.spec.uses_face:
+            made = {**made, "face": False}
+        if dict(made) != expected:
+            raise ArtifactError(f"{source}: landmarks made with {made}, but this model was trained on landmarks "
+                                f"made with {expected}; extract again with those settings")
+
     # ---- persistence -----------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         """The model.json content."""
         core = {
             "format_version": FORMAT_VERSION,
             "landmark_layout": landmarks.LAYOUT,
+            "landmarks": {name: value for name, value in asdict(self.landmark_settings()).items()
+                          if name in MODEL_FIELDS},
             "labels": self.labels,
             "feature_spec": self.spec.to_dict(),
             "model": {"name": self.model_name, "hparams": self.hparams},
@@ -220,5 +243,10 @@ def _check_meta(path: Path, meta: dict[str, Any]) -> tuple[list[str], FeatureSpe
         spec = FeatureSpec.from_dict(spec_dict)
     except (SignrecError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{path}: invalid feature spec in {META} ({exc})") from None
+    made = meta.get("landmarks") or {}
+    try:
+        replace(ExtractSettings(), **{name: made[name] for name in MODEL_FIELDS if name in made})
+    except SignrecError as exc:
+        raise ArtifactError(f"{path}: invalid landmark models in {META} ({exc})") from None
     model = meta.get("model") or {}
     return labels, spec, str(model.get("name")), dict(model.get("hparams") or {})

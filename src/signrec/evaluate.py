@@ -204,10 +204,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from signrec.artifact import Classifier
-    from signrec.extract import ensure_landmarks
+    from signrec.extract import ensure_landmarks, landmark_models
 
     classifier = Classifier.load(args.model, backend=args.backend)
-    samples = read_labels(ensure_landmarks(args.data, progress=not args.json))
+    csv_path = ensure_landmarks(args.data, settings=classifier.landmark_settings(), progress=not args.json)
+    classifier.check_landmarks(landmark_models(csv_path), csv_path)
+    samples = read_labels(csv_path)
     model_dir = Path(args.model).resolve()
     run_dir = model_dir.parent if (model_dir.parent / "logs" / "metrics.csv").is_file() else None
     out = args.out or model_dir.parent / "evaluation"

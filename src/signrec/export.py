@@ -146,6 +146,7 @@ def _set_metadata(model: Any, classifier: Classifier, check: dict[str, Any]) -> 
     props = {
         "signrec.labels": json.dumps(classifier.labels, ensure_ascii=False),
         "signrec.landmark_layout": lm.LAYOUT,
+        "signrec.landmarks": json.dumps(classifier.describe()["landmarks"]),
         "signrec.feature_spec": json.dumps(classifier.spec.to_dict()),
         "signrec.model": classifier.model_name,
         "signrec.version": __version__,

@@ -1,6 +1,8 @@
 """Video -> landmarks with MediaPipe Holistic, for one video or a whole dataset on all cores.
 
-One Holistic graph is created per video (its tracker state must not leak between videos).
+One Holistic graph is created per video (its tracker state must not leak between videos). The graph is the
+one shipped in the mediapipe wheel, optionally without the face model or with the lite hand model
+(`ExtractSettings.face`, `.hand_model`): a model records which made its training data.
 Each worker process decodes frames in a thread while the graph runs, so decoding overlaps
 with inference. Frames larger than `max_side` are downscaled first: landmarks are in
 normalised image coordinates, so this changes them only within a small tolerance
@@ -13,6 +15,7 @@ killed run leaves no partial file), and `manifest.json` records every video's ou
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -38,6 +41,11 @@ from signrec.sources import VIDEO_EXTENSIONS, SourceError, open_source, prefetch
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 MANIFEST = "manifest.json"
+HAND_MODELS = {"lite": 0, "full": 1}
+"""Hand landmark models in the wheel, by their index in MediaPipe's model switch."""
+MODEL_FIELDS = ("face", "hand_model")
+"""Settings that change the landmarks themselves: a model records them and is fed landmarks made the same way."""
+HOLISTIC_GRAPH = "modules/holistic_landmark/holistic_landmark_cpu.binarypb"
 LABELS = "labels.csv"
 
 
@@ -57,8 +65,16 @@ class ExtractSettings:
     """MediaPipe pose model size. Only 1 ships inside the mediapipe wheel, so only 1 works offline."""
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
+    face: bool = True
+    """Run the face model. Off, the 468 face points are NaN and a frame takes about 4 ms less (of ~45 ms on
+    one core); for models trained without the face, such as the fast live set-up in the README."""
+    hand_model: str = "full"
+    """MediaPipe's hand landmark model, both in the wheel: "full", or "lite" (about 8 ms a frame less on one
+    core; points move by about 0.5 % of the image). A model must be fed the landmarks it was trained on."""
 
     def __post_init__(self) -> None:
+        if self.hand_model not in HAND_MODELS:
+            raise SignrecError(f"hand_model must be one of {', '.join(HAND_MODELS)}, got {self.hand_model!r}")
         if self.frame_step < 1:
             raise SignrecError(f"frame_step must be >= 1, got {self.frame_step}")
         if self.max_side < 0:
@@ -72,14 +88,23 @@ class HolisticExtractor:
     """MediaPipe Holistic for one video or stream: BGR frame in, (543, 3) landmarks out."""
 
     def __init__(self, settings: ExtractSettings = ExtractSettings()):
-        import mediapipe as mp  # imported here: heavy, and only the workers need it
+        from mediapipe.python.solution_base import SolutionBase  # imported here: heavy, only workers need it
 
         self.settings = settings
-        self._holistic = mp.solutions.holistic.Holistic(
-            static_image_mode=False,
-            model_complexity=settings.model_complexity,
-            min_detection_confidence=settings.min_detection_confidence,
-            min_tracking_confidence=settings.min_tracking_confidence,
+        # What mp.solutions.holistic.Holistic passes, on a graph that may leave out the face or use lite hands.
+        self._holistic = SolutionBase(
+            graph_config=holistic_graph(settings.face, settings.hand_model),
+            side_inputs={"model_complexity": settings.model_complexity, "smooth_landmarks": True,
+                         "enable_segmentation": False, "smooth_segmentation": True, "use_prev_landmarks": True,
+                         **({"refine_face_landmarks": False} if settings.face else {})},
+            calculator_params={
+                "poselandmarkcpu__posedetectioncpu__TensorsToDetectionsCalculator.min_score_thresh":
+                    settings.min_detection_confidence,
+                "poselandmarkcpu__poselandmarkbyroicpu__tensorstoposelandmarksandsegmentation__"
+                "ThresholdingCalculator.threshold": settings.min_tracking_confidence,
+            },
+            outputs=["pose_landmarks", "left_hand_landmarks", "right_hand_landmarks"]
+            + (["face_landmarks"] if settings.face else []),
         )
 
     def process(self, frame_bgr: np.ndarray) -> np.ndarray:
@@ -92,10 +117,10 @@ class HolisticExtractor:
             frame_bgr = cv2.resize(frame_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
         rgb.flags.writeable = False
-        result = self._holistic.process(rgb)
+        result = self._holistic.process({"image": rgb})
         out = np.full((landmarks.N_LANDMARKS, landmarks.N_CHANNELS), np.nan, dtype=np.float32)
-        for name, found in (("pose", result.pose_landmarks), ("face", result.face_landmarks),
-                            ("left_hand", result.left_hand_landmarks), ("right_hand", result.right_hand_landmarks)):
+        for name in landmarks.PARTS:
+            found = getattr(result, f"{name}_landmarks", None)
             if found is not None:
                 sl = landmarks.PARTS[name]
                 out[sl] = [(p.x, p.y, p.z) for p in found.landmark[: sl.stop - sl.start]]
@@ -109,6 +134,44 @@ class HolisticExtractor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@functools.cache
+def _holistic_graph_bytes(face: bool, hand_model: str) -> bytes:
+    import mediapipe as mp
+    from mediapipe.framework import calculator_pb2
+    from mediapipe.framework.tool import switch_container_pb2
+    from mediapipe.python._framework_bindings.validated_graph_config import ValidatedGraphConfig
+
+    config = calculator_pb2.CalculatorGraphConfig()
+    config.ParseFromString((Path(mp.__file__).parent / HOLISTIC_GRAPH).read_bytes())
+    if not face:  # the face model reads the first 11 pose points: drop that split and the model, and the output
+        keep = [n for n in config.node if n.calculator not in ("FaceLandmarksFromPoseCpu",
+                                                                "SplitNormalizedLandmarkListCalculator")]
+        del config.node[:]
+        config.node.extend(keep)
+        streams = [s for s in config.output_stream if not s.startswith("FACE_LANDMARKS:")]
+        del config.output_stream[:]
+        config.output_stream.extend(streams)
+        config.input_side_packet.remove("REFINE_FACE_LANDMARKS:refine_face_landmarks")
+    # The hand model is chosen inside a subgraph, so expand the graph and flip that switch in both hands.
+    validated = ValidatedGraphConfig()
+    validated.initialize(graph_config=config)
+    config = calculator_pb2.CalculatorGraphConfig.FromString(validated.binary_config)
+    switches = [n for n in config.node if "handlandmarkmodelloader__switchcontainer__Switch" in n.name]
+    if len(switches) != 4:
+        raise ExtractError(f"unexpected MediaPipe Holistic graph: {len(switches)} hand model switches, expected 4")
+    for node in switches:
+        node.options.Extensions[switch_container_pb2.SwitchContainerOptions.ext].select = HAND_MODELS[hand_model]
+    return config.SerializeToString()
+
+
+def holistic_graph(face: bool = True, hand_model: str = "full") -> Any:
+    """MediaPipe Holistic's graph as shipped in the wheel, with or without the face model and with the full or
+    lite hand model (a CalculatorGraphConfig). With the defaults it computes what mp.solutions.holistic does."""
+    from mediapipe.framework import calculator_pb2
+
+    return calculator_pb2.CalculatorGraphConfig.FromString(_holistic_graph_bytes(face, hand_model))
 
 
 def extract_video(path: str | os.PathLike, settings: ExtractSettings = ExtractSettings()) -> tuple[np.ndarray, dict]:
@@ -248,6 +311,8 @@ def _load_manifest(out_dir: Path, settings: ExtractSettings, overwrite: bool) ->
     except (OSError, ValueError):
         return fresh
     old = manifest.get("extractor", {}).get("settings")
+    if isinstance(old, dict):  # fields added since that run take their defaults, which it used
+        old = {**asdict(ExtractSettings()), **old}
     if old != asdict(settings):
         raise ExtractError(f"{out_dir} was extracted with other settings {old}; now {asdict(settings)}. "
                            "Use --overwrite, or another --out.")
@@ -371,6 +436,18 @@ def is_landmark_dataset(csv_path: Path) -> bool:
     return first.path.suffix.lower() == ".npy"
 
 
+def landmark_models(labels_csv: str | os.PathLike) -> dict[str, Any]:
+    """The MODEL_FIELDS a landmark dataset was extracted with, from the manifest beside its labels.csv; the
+    defaults (MediaPipe Holistic as shipped) for a dataset without one, such as one imported from another format."""
+    defaults = asdict(ExtractSettings())
+    try:
+        manifest = json.loads((Path(labels_csv).parent / MANIFEST).read_text(encoding="utf-8"))
+        made = dict(manifest["extractor"]["settings"])
+    except (OSError, ValueError, KeyError, TypeError):
+        made = {}
+    return {name: made.get(name, defaults[name]) for name in MODEL_FIELDS}
+
+
 def cache_root() -> Path:
     return Path(os.environ.get("SIGNREC_CACHE") or Path.home() / ".cache" / "signrec")
 
@@ -389,7 +466,9 @@ def ensure_landmarks(data: str | os.PathLike, cache_dir: str | os.PathLike | Non
         return data
     if not data.exists():
         raise ExtractError(f"{data}: no such dataset")
-    key = hashlib.sha1(f"{data.resolve()}|{sorted(asdict(settings).items())}".encode()).hexdigest()[:10]
+    # The landmark models enter the key only when not the defaults: caches made before they were settings stay valid.
+    made = {k: v for k, v in asdict(settings).items() if k not in MODEL_FIELDS or v != getattr(ExtractSettings, k)}
+    key = hashlib.sha1(f"{data.resolve()}|{sorted(made.items())}".encode()).hexdigest()[:10]
     name = (data.parent.name if data.is_file() else data.name) or "data"
     out_dir = Path(cache_dir) if cache_dir else cache_root() / "landmarks" / f"{name}-{key}"
     report = extract_dataset(data, out_dir, settings, workers, progress=progress)
@@ -403,15 +482,23 @@ def ensure_landmarks(data: str | os.PathLike, cache_dir: str | os.PathLike | Non
 # --- command line ------------------------------------------------------------------------------------------
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+def add_settings_arguments(parser: argparse.ArgumentParser, models: bool = True) -> None:
+    """Extraction flags; `models=False` leaves out the landmark model choice, which a trained model fixes."""
     parser.add_argument("--max-side", type=int, default=ExtractSettings.max_side,
                         help="downscale frames whose longer side is larger (0: never) [%(default)s]")
     parser.add_argument("--frame-step", type=int, default=ExtractSettings.frame_step,
                         help="keep every n-th frame [%(default)s]")
+    if not models:
+        return
+    parser.add_argument("--no-face", dest="face", action="store_false",
+                        help="skip the face model (face points NaN; ~4 ms a frame less)")
+    parser.add_argument("--hand-model", choices=list(HAND_MODELS), default=ExtractSettings.hand_model,
+                        help="MediaPipe hand landmark model; lite is ~8 ms a frame faster [%(default)s]")
 
 
 def settings_from_args(args: argparse.Namespace) -> ExtractSettings:
-    return ExtractSettings(max_side=args.max_side, frame_step=args.frame_step)
+    models = {name: getattr(args, name) for name in MODEL_FIELDS if hasattr(args, name)}
+    return ExtractSettings(max_side=args.max_side, frame_step=args.frame_step, **models)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

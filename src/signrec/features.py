@@ -192,6 +192,11 @@ class FeatureSpec:
         return len(subset_indices(self.subset))
 
     @property
+    def uses_face(self) -> bool:
+        """Whether any feature reads the face mesh: if not (hands only), no face model need run for this spec."""
+        return self.subset != "hands"
+
+    @property
     def n_features(self) -> int:
         """Length F of each frame's feature vector."""
         positions = self.n_points * self.dims

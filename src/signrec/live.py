@@ -48,11 +48,13 @@ class LiveUpdate:
 class LiveRecognizer:
     """Iterate over a frame source and get one LiveUpdate per frame; `finish()` flushes the last sign.
 
-    `realtime` paces a file at its frame rate (as a camera would deliver it); otherwise files run as fast
-    as possible. Cameras and streams are always real time, and from them the loop takes the newest frame:
-    frames it had no time for are dropped (`summary()["dropped_frames"]`). `threads` sets torch's (process-wide) thread
-    count until `close()`: the classifier's calls are tiny, and several threads fighting MediaPipe for
-    the cores made each call 100x slower on a busy 2-core machine (None leaves torch's setting alone).
+    Frames become landmarks with the MediaPipe models the classifier was trained on (`extract` gives the rest
+    of the extraction settings). `realtime` paces a file at its frame rate (as a camera would deliver it);
+    otherwise files run as fast as possible. Cameras and streams are always real time, and from them the loop
+    takes the newest frame: frames it had no time for are dropped (`summary()["dropped_frames"]`). `threads`
+    sets torch's (process-wide) thread count until `close()`: the classifier's calls are tiny, and several
+    threads fighting MediaPipe for the cores made each call 100x slower on a busy 2-core machine (None leaves
+    torch's setting alone).
     """
 
     def __init__(self, classifier: Classifier, source: FrameSource | str | int,
@@ -65,7 +67,7 @@ class LiveRecognizer:
         self.classifier = classifier
         self.realtime = realtime
         self.recognizer = StreamRecognizer(classifier, self.source.fps, **settings)
-        self.extractor = HolisticExtractor(extract or ExtractSettings())
+        self.extractor = HolisticExtractor(classifier.landmark_settings(extract))
         self.frames: Latest | FrameSource = self.source  # what __iter__ reads: a live source's newest frames only
         self.latencies_ms: list[float] = []
         self.cpu_ms: list[float] = []  # CPU time of this process per frame: latency on an otherwise idle core
@@ -149,7 +151,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run the classifier with torch or the exported model.onnx [%(default)s]")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for the classifier (1 keeps per-frame latency steady) [%(default)s]")
-    add_settings_arguments(parser)
+    add_settings_arguments(parser, models=False)  # the model says which landmark models made its data
     add_stream_arguments(parser)
 
 

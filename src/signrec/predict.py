@@ -24,13 +24,15 @@ from signrec import SignrecError, cli
 UNKNOWN = "unknown"
 
 
-def _load(path: Path, with_fps: bool = False) -> tuple[np.ndarray, float | None]:
+def _load(path: Path, classifier: Any, with_fps: bool = False) -> tuple[np.ndarray, float | None]:
+    """Landmarks of a .npy file, or of a video extracted with the landmark models `classifier` was trained on."""
     from signrec.extract import extract_video, load_or_extract
 
+    settings = classifier.landmark_settings()
     if with_fps and path.suffix.lower() != ".npy":
-        array, info = extract_video(path)
+        array, info = extract_video(path, settings)
         return array, info.get("fps")
-    return load_or_extract(path), None
+    return load_or_extract(path, settings), None
 
 
 def predict_files(classifier: Any, paths: Sequence[str | os.PathLike], top_k: int = 3, threshold: float = 0.5,
@@ -42,7 +44,7 @@ def predict_files(classifier: Any, paths: Sequence[str | os.PathLike], top_k: in
     arrays, slots = [], []
     for path in tqdm([Path(p) for p in paths], desc="reading", unit="file", disable=not progress):
         try:
-            arrays.append(_load(path)[0])
+            arrays.append(_load(path, classifier)[0])
             slots.append(len(results))
             results.append({"path": str(path)})
         except SignrecError as exc:
@@ -69,7 +71,7 @@ def transcribe_files(classifier: Any, paths: Sequence[str | os.PathLike], fps: f
     results: list[dict[str, Any]] = []
     for path in map(Path, paths):
         try:
-            array, video_fps = _load(path, with_fps=True)
+            array, video_fps = _load(path, classifier, with_fps=True)
             rate = fps or video_fps
             if not rate:
                 raise SignrecError(f"{path}: frame rate unknown; pass --fps")

@@ -52,7 +52,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signrec import SignrecError, __version__, landmarks
 from signrec.continuous import StreamRecognizer
-from signrec.extract import ExtractSettings, HolisticExtractor, extract_video
+from signrec.extract import MODEL_FIELDS, ExtractSettings, HolisticExtractor, extract_video
 from signrec.sources import VIDEO_EXTENSIONS, open_source
 
 log = logging.getLogger("signrec.server")
@@ -138,6 +138,8 @@ class ModelInfo(BaseModel):
     labels: list[str]
     spec: dict[str, Any]
     layout: str
+    landmarks: dict[str, Any]
+    """The MediaPipe models to make landmarks with (face on or off, full or lite hands), as for training."""
     metrics: dict[str, Any] | None
     meta: dict[str, Any]
     backend: str
@@ -248,6 +250,7 @@ class _BodyLimit:
 
 def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> FastAPI:
     """The FastAPI app serving `classifier` (a signrec.artifact.Classifier) under `settings`."""
+    settings = replace(settings, extract=classifier.landmark_settings(settings.extract))
     video_pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="signrec-video")
     busy = {"videos": 0, "streams": 0}  # changed only on the event loop: no lock needed
 
@@ -292,9 +295,10 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> 
     @app.get("/v1/model", response_model=ModelInfo, dependencies=[Depends(require_key)], responses=ERRORS,
              tags=["model"])
     async def model_info() -> dict[str, Any]:
-        """Labels, feature spec, training metrics and this server's limits."""
+        """Labels, feature spec, the landmark models, training metrics and this server's limits."""
         meta = dict(getattr(classifier, "meta", {}) or {})
-        return {"labels": labels, "spec": classifier.spec.to_dict(), "layout": landmarks.LAYOUT,
+        made = {name: getattr(settings.extract, name) for name in MODEL_FIELDS}
+        return {"labels": labels, "spec": classifier.spec.to_dict(), "layout": landmarks.LAYOUT, "landmarks": made,
                 "metrics": meta.get("metrics"), "meta": meta, "backend": classifier.backend, "limits": settings.public(),
                 "version": __version__}
 

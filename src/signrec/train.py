@@ -129,11 +129,13 @@ class TrainConfig:
 
 
 # ---- data ----------------------------------------------------------------------------------------
-def load_dataset(data: str | os.PathLike) -> list[Sample]:
-    """Samples of a landmark dataset; a video dataset (labels.csv or folder) is extracted first, cached."""
-    from signrec.extract import ensure_landmarks
+def load_dataset(data: str | os.PathLike) -> tuple[list[Sample], dict[str, Any]]:
+    """Samples of a landmark dataset and the landmark models it was made with (extract.landmark_models);
+    a video dataset (labels.csv or folder) is extracted first, cached."""
+    from signrec.extract import ensure_landmarks, landmark_models
 
-    return dataset.read_labels(ensure_landmarks(data))
+    csv_path = ensure_landmarks(data)
+    return dataset.read_labels(csv_path), landmark_models(csv_path)
 
 
 def load_arrays(samples: Sequence[Sample]) -> tuple[list[Sample], list[np.ndarray], list[str]]:
@@ -445,19 +447,21 @@ def _prepend_log(earlier: str, log: Path) -> None:
 def train(data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig = TrainConfig(),
           resume: bool = False, progress: bool = True) -> dict[str, Any] | None:
     """Train on DATA into the run folder `out`; returns metrics (None on DDP ranks other than 0)."""
-    samples = load_dataset(data)
+    samples, made = load_dataset(data)
     samples, arrays, bad = load_arrays(samples)
     out = Path(out)
     split = restore_split(out, samples) if resume else make_split(samples, config)
     return train_split(split, dict(zip((s.key for s in samples), arrays, strict=True)), out, config,
-                       labels=dataset.labels_of(samples), skipped=bad, data=str(data), resume=resume,
-                       progress=progress)
+                       labels=dataset.labels_of(samples), skipped=bad, data=str(data), landmark_models=made,
+                       resume=resume, progress=progress)
 
 
 def train_split(split: Split, arrays: dict[str, np.ndarray], out: Path, config: TrainConfig,
-                labels: list[str], skipped: Sequence[str] = (), data: str = "", resume: bool = False,
+                labels: list[str], skipped: Sequence[str] = (), data: str = "",
+                landmark_models: dict[str, Any] | None = None, resume: bool = False,
                 progress: bool = True) -> dict[str, Any] | None:
-    """Train, evaluate and save the artifact for one split; `arrays` maps sample key -> landmarks."""
+    """Train, evaluate and save the artifact for one split; `arrays` maps sample key -> landmarks, made with
+    `landmark_models` (extract.landmark_models; None: MediaPipe Holistic as shipped)."""
     from signrec import models
     from signrec.augment import default_augmentation
     from signrec.evaluate import plot_learning_curves, score
@@ -490,7 +494,8 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], out: Path, config: 
     if not result.is_rank_zero:
         return None
     classifier = Classifier(labels, spec, config.model, hparams, model=result.model.eval(),
-                            meta={"training": {"config": config.to_dict(), "data": data, "split": split.how}})
+                            meta={"training": {"config": config.to_dict(), "data": data, "split": split.how},
+                                  "landmarks": landmark_models or {}})
     metrics: dict[str, Any] = {"epochs": result.epochs, "best_epoch": result.best_epoch,
                                "stopped_early": result.stopped_early, "fit_seconds": round(result.seconds, 2)}
     for name in ("val", "test"):
@@ -539,7 +544,7 @@ def _is_global_zero() -> bool:
 def train_loso(data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig = TrainConfig(),
                resume: bool = False, progress: bool = False) -> dict[str, Any] | None:
     """One run per signer, tested on that signer; a summary table with the mean over folds."""
-    samples = load_dataset(data)
+    samples, made = load_dataset(data)
     samples, arrays, bad = load_arrays(samples)
     by_key = dict(zip((s.key for s in samples), arrays, strict=True))
     labels = dataset.labels_of(samples)
@@ -553,7 +558,7 @@ def train_loso(data: str | os.PathLike, out: str | os.PathLike, config: TrainCon
             metrics = json.loads((fold_dir / "metrics.json").read_text(encoding="utf-8"))
         else:
             metrics = train_split(split, by_key, fold_dir, fold_config, labels, skipped=bad, data=str(data),
-                                  resume=resume and (fold_dir / "checkpoints" / "last.ckpt").is_file(),
+                                  landmark_models=made, resume=resume and (fold_dir / "checkpoints" / "last.ckpt").is_file(),
                                   progress=progress)
         if metrics is None:
             continue
