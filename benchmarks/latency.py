@@ -1,11 +1,14 @@
 """Latency of the real-time paths, measured side by side in one run; prints a Markdown table.
 
     python benchmarks/latency.py MODEL [--data LABELS.csv] [--video V.mp4 ...] [--requests 200] [--compare X.onnx]
+                                 [--live-model FAST_MODEL ...] [--rounds 2]
 
 1. Classifier: one sequence (batch 1), torch vs ONNX Runtime, both on one thread; median and p95 over --repeats.
    --compare adds other exported models (e.g. from an older signrec) to the same rotation on the same inputs.
 2. Live: frame-to-answer latency (MediaPipe Holistic + StreamRecognizer) over real videos, the process pinned
-   to one CPU core; and the StreamRecognizer alone on the same frames.
+   to one CPU core; and the StreamRecognizer alone on the same frames. --live-model adds models to the rotation:
+   each runs the landmark models it was trained on, so one trained without the face and with lite hands
+   (`signrec extract --no-face --hand-model lite`) shows what those cost.
 3. Server: `signrec serve MODEL` in a subprocess on 127.0.0.1; POST /v1/predict/landmarks with 1 and 20
    concurrent clients (httpx + asyncio), --requests requests per level: requests/s and latency p50/p95.
 
@@ -86,20 +89,27 @@ def bench_classifier(classifier: Classifier, seqs: list[np.ndarray], repeats: in
     return {name: {**percentiles(times[name]), "cpu_p50": float(np.median(cpu[name]))} for name in backends}
 
 
-def bench_live(classifier: Classifier, videos: list[Path]) -> dict[str, dict]:
+def bench_live(classifiers: dict[str, Classifier], videos: list[Path], rounds: int) -> dict[str, dict]:
+    """Each model in turn on each video, `rounds` times over: side by side, so they share the machine's noise.
+    A model's live loop runs the landmark models it was trained on (face on or off, full or lite hands)."""
     torch.set_num_threads(1)
-    total, cpu, recognizer_only = [], [], []
-    for video in tqdm(videos, desc="live", unit="video"):
-        with LiveRecognizer(classifier, str(video)) as live:
-            points = [(u.t, u.landmarks) for u in live]
-            total += live.latencies_ms[1:]  # the first frame also builds the MediaPipe graph
-            cpu += live.cpu_ms[1:]
-        stream = StreamRecognizer(classifier, live.source.fps)
-        for t, p in points:
-            start = time.perf_counter()
-            stream.push(p, t)
-            recognizer_only.append((time.perf_counter() - start) * 1000)
-    return {"frame": percentiles(total), "frame_cpu": percentiles(cpu), "recognizer": percentiles(recognizer_only)}
+    total = {name: [] for name in classifiers}
+    cpu = {name: [] for name in classifiers}
+    recognizer_only = {name: [] for name in classifiers}
+    for video in tqdm(videos * rounds, desc="live", unit="video"):
+        for name, classifier in classifiers.items():
+            with LiveRecognizer(classifier, str(video)) as live:
+                points = [(u.t, u.landmarks) for u in live]
+                total[name] += live.latencies_ms[1:]  # the first frame also builds the MediaPipe graph
+                cpu[name] += live.cpu_ms[1:]
+            stream = StreamRecognizer(classifier, live.source.fps)
+            for t, p in points:
+                start = time.perf_counter()
+                stream.push(p, t)
+                recognizer_only[name].append((time.perf_counter() - start) * 1000)
+    return {name: {"landmarks": classifier.describe()["landmarks"], "frame": percentiles(total[name]),
+                   "frame_cpu": percentiles(cpu[name]), "recognizer": percentiles(recognizer_only[name])}
+            for name, classifier in classifiers.items()}
 
 
 def free_port() -> int:
@@ -176,12 +186,14 @@ def table(result: dict) -> str:
     for name in list(c)[2:]:
         rows.append(f"| onnxruntime vs {name.split(', ', 1)[1]} (median) | "
                     f"{c[name]['p50'] / c['onnxruntime']['p50']:.1f}x faster | | |")
-    rows.append(f"| live frame -> answer (Holistic + recognizer), 1 core | {live['frame']['p50']:.1f} ms | "
-                f"{live['frame']['p95']:.1f} ms | {live['frame']['n']} frames |")
-    rows.append(f"| live frame -> answer, CPU time of the process (what an idle core would take) | "
-                f"{live['frame_cpu']['p50']:.1f} ms | {live['frame_cpu']['p95']:.1f} ms | {live['frame_cpu']['n']} frames |")
-    rows.append(f"| recognizer alone (segmentation + classifier), 1 core | {live['recognizer']['p50']:.2f} ms | "
-                f"{live['recognizer']['p95']:.2f} ms | {live['recognizer']['n']} frames |")
+    for name, r in live.items():
+        made = f"face {'on' if r['landmarks']['face'] else 'off'}, {r['landmarks']['hand_model']} hands"
+        rows.append(f"| live frame -> answer (Holistic + recognizer), 1 core, {name} ({made}) | "
+                    f"{r['frame']['p50']:.1f} ms | {r['frame']['p95']:.1f} ms | {r['frame']['n']} frames |")
+        rows.append(f"| the same, CPU time of the process (what an idle core would take) | "
+                    f"{r['frame_cpu']['p50']:.1f} ms | {r['frame_cpu']['p95']:.1f} ms | {r['frame_cpu']['n']} frames |")
+        rows.append(f"| recognizer alone (segmentation + classifier), 1 core, {name} | {r['recognizer']['p50']:.2f} ms | "
+                    f"{r['recognizer']['p95']:.2f} ms | {r['recognizer']['n']} frames |")
     for name, r in srv.items():
         rows.append(f"| server POST /v1/predict/landmarks, {name} ({result['backend']}) | {r['p50']:.1f} ms | "
                     f"{r['p95']:.1f} ms | {r['rps']:.0f} requests/s, {r['n']} requests, {r['errors']} errors |")
@@ -194,6 +206,10 @@ def main() -> int:
     parser.add_argument("--data", nargs="+", default=[],
                         help="landmark .npy / videos / labels.csv for the classifier (default: the training data)")
     parser.add_argument("--video", nargs="+", type=Path, default=DEFAULT_VIDEOS, help="videos for the live part")
+    parser.add_argument("--live-model", nargs="+", type=Path, default=[], metavar="MODEL",
+                        help="more models for the live part, in turn with MODEL on each video (e.g. one trained on "
+                             "landmarks made without the face and with lite hands)")
+    parser.add_argument("--rounds", type=int, default=2, help="times over the videos in the live part [%(default)s]")
     parser.add_argument("--repeats", type=int, default=500, help="classifier calls per backend [%(default)s]")
     parser.add_argument("--requests", type=int, default=200, help="server requests per level [%(default)s]")
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="onnxruntime",
@@ -208,7 +224,8 @@ def main() -> int:
     before = one_core()
     try:
         result = {"classifier": bench_classifier(classifier, seqs, args.repeats, args.compare),
-                  "live": bench_live(classifier, args.video)}
+                  "live": bench_live({"MODEL": classifier, **{str(m): Classifier.load(m) for m in args.live_model}},
+                                     args.video, args.rounds)}
     finally:
         os.sched_setaffinity(0, before)
     model = args.model
