@@ -126,9 +126,10 @@ def test_the_landmark_models_travel_with_the_model(saved: Path, tmp_path: Path) 
                                                                                   hand_model="lite")
     with pytest.raises(ArtifactError, match="data.csv: landmarks made with .*'face': True.*extract again"):
         fast.check_landmarks({"face": True, "hand_model": "full"}, "data.csv")
-    _edit(tmp_path / "fast", lambda m: m["landmarks"].update(hand_model="tiny"))
-    with pytest.raises(ArtifactError, match="hand_model"):
-        Classifier.load(tmp_path / "fast")
+    for bad, message in (({"hand_model": "tiny"}, "hand_model"), ({"face": "no"}, "face must be")):
+        _edit(tmp_path / "fast", lambda m, bad=bad: m.update(landmarks={"face": False, "hand_model": "lite", **bad}))
+        with pytest.raises(ArtifactError, match=message):
+            Classifier.load(tmp_path / "fast")
 
 
 def test_no_face_model_runs_for_a_spec_that_does_not_read_the_face(tmp_path: Path) -> None:

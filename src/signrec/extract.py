@@ -69,10 +69,12 @@ class ExtractSettings:
     """Run the face model. Off, the 468 face points are NaN and a frame takes about 4 ms less (of ~45 ms on
     one core); for models trained without the face, such as the fast live set-up in the README."""
     hand_model: str = "full"
-    """MediaPipe's hand landmark model, both in the wheel: "full", or "lite" (about 8 ms a frame less on one
+    """MediaPipe's hand landmark model, both in the wheel: "full", or "lite" (about 7 ms a frame less on one
     core; points move by about 0.5 % of the image). A model must be fed the landmarks it was trained on."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.face, bool):
+            raise SignrecError(f"face must be true or false, got {self.face!r}")
         if self.hand_model not in HAND_MODELS:
             raise SignrecError(f"hand_model must be one of {', '.join(HAND_MODELS)}, got {self.hand_model!r}")
         if self.frame_step < 1:
@@ -493,7 +495,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser, models: bool = True)
     parser.add_argument("--no-face", dest="face", action="store_false",
                         help="skip the face model (face points NaN; ~4 ms a frame less)")
     parser.add_argument("--hand-model", choices=list(HAND_MODELS), default=ExtractSettings.hand_model,
-                        help="MediaPipe hand landmark model; lite is ~8 ms a frame faster [%(default)s]")
+                        help="MediaPipe hand landmark model; lite is ~7 ms a frame faster [%(default)s]")
 
 
 def settings_from_args(args: argparse.Namespace) -> ExtractSettings:
