@@ -32,6 +32,7 @@ def test_live_recognizer_on_a_video_file(mlr511_tiny_model, mlr511_sentence, mlr
     assert [w["label"] for w in final["words"]] == [w["label"] for w in offline]
     assert all(u.latency_ms > 0 for u in updates)
     assert 0 < summary["latency_ms"]["p50"] <= summary["latency_ms"]["p95"] <= summary["latency_ms"]["max"]
+    assert summary["landmarks"] == {"face": True, "hand_model": "full"}  # as the model's training data
     line = updates[len(updates) // 2].to_json()
     assert set(line) == {"frame", "t", "top", "words", "signing", "latency_ms"}
     json.dumps(line)  # a headless line is plain JSON

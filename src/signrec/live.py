@@ -23,7 +23,7 @@ import torch
 from signrec import SignrecError
 from signrec.artifact import BACKENDS, Classifier
 from signrec.continuous import StreamRecognizer, add_stream_arguments, settings_from_args
-from signrec.extract import ExtractSettings, HolisticExtractor, add_settings_arguments
+from signrec.extract import MODEL_FIELDS, ExtractSettings, HolisticExtractor, add_settings_arguments
 from signrec.extract import settings_from_args as extract_settings_from_args
 from signrec.show import View, draw_skeleton
 from signrec.sources import FrameSource, Latest, open_source
@@ -95,10 +95,12 @@ class LiveRecognizer:
     def summary(self) -> dict[str, Any]:
         lat = np.array(self.latencies_ms or [np.nan])
         dropped = self.frames.dropped if isinstance(self.frames, Latest) else 0
+        made = {name: getattr(self.extractor.settings, name) for name in MODEL_FIELDS}
         return {"frames": len(self.latencies_ms), "dropped_frames": dropped, "words": self.recognizer.state()["words"],
                 "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 2),
                                "p95": round(float(np.percentile(lat, 95)), 2),
-                               "max": round(float(np.max(lat)), 2)}}
+                               "max": round(float(np.max(lat)), 2)},
+                "landmarks": made}
 
     def close(self) -> None:
         self.extractor.close()
@@ -185,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"done": True, **summary}, ensure_ascii=False), flush=True)
     else:
         print(" ".join(w["label"] for w in summary["words"]) or "(no signs recognised)")
+        made = summary["landmarks"]
         print(f"{summary['frames']} frames, latency p50 {summary['latency_ms']['p50']} ms, "
-              f"p95 {summary['latency_ms']['p95']} ms")
+              f"p95 {summary['latency_ms']['p95']} ms (landmarks: face {'on' if made['face'] else 'off'}, "
+              f"{made['hand_model']} hands)")
     return 0
