@@ -3,10 +3,11 @@
     python benchmarks/latency.py MODEL [--data LABELS.csv] [--video V.mp4 ...] [--requests 200] [--compare X.onnx]
                                  [--live-model FAST_MODEL ...] [--rounds 2]
 
-1. Classifier: one sequence (batch 1), torch vs ONNX Runtime, both on one thread; median and p95 over --repeats.
+1. Classifier: one sequence (batch 1), torch vs ONNX Runtime, both on one thread; median and p95 over about
+   --repeats calls each, back to back (warm caches) and each right after another model's call (cold caches).
    --compare adds other exported models (e.g. from an older signrec) to the same rotation on the same inputs.
-2. Live: frame-to-answer latency (MediaPipe Holistic + StreamRecognizer) over real videos, the process pinned
-   to one CPU core; and the StreamRecognizer alone on the same frames. --live-model adds models to the rotation:
+2. Live: frame-to-answer latency (MediaPipe Holistic + StreamRecognizer, classifier on --backend) over real
+   videos, the process pinned to one CPU core; and the StreamRecognizer alone on the same frames. --live-model adds models to the rotation:
    each runs the landmark models it was trained on, so one trained without the face and with lite hands
    (`signrec extract --no-face --hand-model lite`) shows what those cost.
 3. Server: `signrec serve MODEL` in a subprocess on 127.0.0.1; POST /v1/predict/landmarks with 1 and 20
@@ -57,6 +58,9 @@ def one_core() -> set[int]:
 
 def bench_classifier(classifier: Classifier, seqs: list[np.ndarray], repeats: int,
                      compare: list[Path] = ()) -> dict[str, dict]:
+    """Each backend timed in two conditions: back to back (warm caches, as a server answering a queue or a
+    batch job), and right after a call of another backend, whose weights and buffers have pushed this one's
+    out of the CPU caches (as in live, where MediaPipe runs between two classifier calls)."""
     torch.set_num_threads(1)
     net = classifier.network()
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,23 +74,38 @@ def bench_classifier(classifier: Classifier, seqs: list[np.ndarray], repeats: in
     backends = {"torch": run_torch, "onnxruntime": onnx}
     backends.update({f"onnxruntime, {path}": OnnxNetwork(path, threads=1) for path in compare})
     # Warm up for a few seconds: this VM runs the first second of a busy process at up to half speed, and
-    # ONNX Runtime plans memory once per input shape. Then the two take turns in blocks of one pass over the
-    # inputs, so that both see the same machine (turns of single calls would leave each the other's cold cache).
+    # ONNX Runtime plans memory once per input shape.
     deadline = time.perf_counter() + 3
     while time.perf_counter() < deadline:
         for fn in backends.values():
             for x, n in inputs:
                 fn(x, n)
-    times: dict[str, list[float]] = {name: [] for name in backends}
-    cpu: dict[str, list[float]] = {name: [] for name in backends}
-    for _ in range(max(1, repeats // len(inputs))):
-        for name, fn in backends.items():
-            for x, n in inputs:
-                start, cpu_start = time.perf_counter(), time.process_time()
-                fn(x, n)
-                times[name].append((time.perf_counter() - start) * 1000)
-                cpu[name].append((time.process_time() - cpu_start) * 1000)
-    return {name: {**percentiles(times[name]), "cpu_p50": float(np.median(cpu[name]))} for name in backends}
+
+    def timed(fn, x: np.ndarray, n: np.ndarray) -> tuple[float, float]:
+        start, cpu_start = time.perf_counter(), time.process_time()
+        fn(x, n)
+        return (time.perf_counter() - start) * 1000, (time.process_time() - cpu_start) * 1000
+
+    names = list(backends)
+    runs = {(name, cond): [] for name in names for cond in ("warm", "cold")}
+    # Rounds in which every backend takes its turn, so that all see the same machine (it has slow spells).
+    # Each turn is 8 passes over the inputs back to back (the first call, after another backend, left out),
+    # then 8 passes in which each call follows one call of the next backend in the list on another input.
+    for _ in range(math.ceil(repeats / (8 * len(inputs)))):
+        for k, name in enumerate(names):
+            fn, other = backends[name], backends[names[(k + 1) % len(names)]]
+            for p in range(8):
+                for i, (x, n) in enumerate(inputs):
+                    t = timed(fn, x, n)
+                    if p or i:
+                        runs[name, "warm"].append(t)
+            for _ in range(8):
+                for i, (x, n) in enumerate(inputs):
+                    other(*inputs[(i + 1) % len(inputs)])
+                    runs[name, "cold"].append(timed(fn, x, n))
+    return {name: {cond: {**percentiles([t for t, _ in runs[name, cond]]),
+                          "cpu_p50": float(np.median([c for _, c in runs[name, cond]]))} for cond in ("warm", "cold")}
+            for name in names}
 
 
 def bench_live(classifiers: dict[str, Classifier], videos: list[Path], rounds: int) -> dict[str, dict]:
@@ -110,6 +129,15 @@ def bench_live(classifiers: dict[str, Classifier], videos: list[Path], rounds: i
     return {name: {"landmarks": classifier.describe()["landmarks"], "frame": percentiles(total[name]),
                    "frame_cpu": percentiles(cpu[name]), "recognizer": percentiles(recognizer_only[name])}
             for name, classifier in classifiers.items()}
+
+
+def with_onnx(model: Path, copy: Path, seqs: list[np.ndarray]) -> Path:
+    """`model` if its folder holds model.onnx, else a copy of the folder with one exported into it."""
+    if (model / "model.onnx").is_file():
+        return model
+    shutil.copytree(model, copy)
+    export_onnx(Classifier.load(model), copy / "model.onnx", seqs)
+    return copy
 
 
 def free_port() -> int:
@@ -178,21 +206,26 @@ def bench_server(model: Path, seq: np.ndarray, fps: float, requests: int, backen
 def table(result: dict) -> str:
     c, live, srv = result["classifier"], result["live"], result["server"]
     rows = ["| measurement | p50 | p95 | other |", "| --- | --- | --- | --- |"]
+    conditions = {"warm": "back to back", "cold": "right after another model (cold caches)"}
     for name in c:
-        rows.append(f"| classifier, 1 sequence, {name}, 1 thread | {c[name]['p50']:.3f} ms | "
-                    f"{c[name]['p95']:.3f} ms | CPU time p50 {c[name]['cpu_p50']:.3f} ms, {c[name]['n']} runs |")
-    speedup = c["torch"]["p50"] / c["onnxruntime"]["p50"]
-    rows.append(f"| onnxruntime vs torch (median) | {speedup:.1f}x faster | | |")
-    for name in list(c)[2:]:
-        rows.append(f"| onnxruntime vs {name.split(', ', 1)[1]} (median) | "
-                    f"{c[name]['p50'] / c['onnxruntime']['p50']:.1f}x faster | | |")
+        for cond, words in conditions.items():
+            r = c[name][cond]
+            rows.append(f"| classifier, 1 sequence, {name}, 1 thread, {words} | {r['p50']:.3f} ms | "
+                        f"{r['p95']:.3f} ms | CPU time p50 {r['cpu_p50']:.3f} ms, {r['n']} runs |")
+    for cond, words in conditions.items():
+        speedup = c["torch"][cond]["p50"] / c["onnxruntime"][cond]["p50"]
+        rows.append(f"| onnxruntime vs torch (median, {words}) | {speedup:.1f}x faster | | |")
+        for name in list(c)[2:]:
+            rows.append(f"| onnxruntime vs {name.split(', ', 1)[1]} (median, {words}) | "
+                        f"{c[name][cond]['p50'] / c['onnxruntime'][cond]['p50']:.1f}x faster | | |")
     for name, r in live.items():
         made = f"face {'on' if r['landmarks']['face'] else 'off'}, {r['landmarks']['hand_model']} hands"
-        rows.append(f"| live frame -> answer (Holistic + recognizer), 1 core, {name} ({made}) | "
+        rows.append(f"| live frame -> answer (Holistic + recognizer), 1 core, {name} ({made}, {result['backend']}) | "
                     f"{r['frame']['p50']:.1f} ms | {r['frame']['p95']:.1f} ms | {r['frame']['n']} frames |")
         rows.append(f"| the same, CPU time of the process (what an idle core would take) | "
                     f"{r['frame_cpu']['p50']:.1f} ms | {r['frame_cpu']['p95']:.1f} ms | {r['frame_cpu']['n']} frames |")
-        rows.append(f"| recognizer alone (segmentation + classifier), 1 core, {name} | {r['recognizer']['p50']:.2f} ms | "
+        rows.append(f"| recognizer alone (segmentation + classifier, {result['backend']}), 1 core, {name} | "
+                    f"{r['recognizer']['p50']:.2f} ms | "
                     f"{r['recognizer']['p95']:.2f} ms | {r['recognizer']['n']} frames |")
     for name, r in srv.items():
         rows.append(f"| server POST /v1/predict/landmarks, {name} ({result['backend']}) | {r['p50']:.1f} ms | "
@@ -213,7 +246,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=500, help="classifier calls per backend [%(default)s]")
     parser.add_argument("--requests", type=int, default=200, help="server requests per level [%(default)s]")
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="onnxruntime",
-                        help="the server's classifier backend [%(default)s]")
+                        help="the classifier backend of the live loop and the server [%(default)s]")
     parser.add_argument("--compare", nargs="+", type=Path, default=[], metavar="X.onnx",
                         help="other exported models to time beside this one on the same sequences")
     parser.add_argument("--json", action="store_true")
@@ -221,20 +254,18 @@ def main() -> int:
 
     classifier = Classifier.load(args.model)
     seqs = check_sequences(classifier, args.data, n=16)
-    before = one_core()
-    try:
-        result = {"classifier": bench_classifier(classifier, seqs, args.repeats, args.compare),
-                  "live": bench_live({"MODEL": classifier, **{str(m): Classifier.load(m) for m in args.live_model}},
-                                     args.video, args.rounds)}
-    finally:
-        os.sched_setaffinity(0, before)
-    model = args.model
     with tempfile.TemporaryDirectory() as tmp:
-        if args.backend == "onnxruntime" and not (model / "model.onnx").is_file():
-            model = Path(tmp) / "model"
-            shutil.copytree(args.model, model)
-            export_onnx(classifier, model / "model.onnx", seqs)
-        result["server"] = bench_server(model, seqs[0], 15.0, args.requests, args.backend)
+        folders = {"MODEL": args.model, **{str(m): m for m in args.live_model}}
+        if args.backend == "onnxruntime":
+            folders = {name: with_onnx(path, Path(tmp) / str(i), seqs) for i, (name, path) in enumerate(folders.items())}
+        live = {name: Classifier.load(path, backend=args.backend) for name, path in folders.items()}
+        before = one_core()
+        try:
+            result = {"classifier": bench_classifier(classifier, seqs, args.repeats, args.compare),
+                      "live": bench_live(live, args.video, args.rounds)}
+        finally:
+            os.sched_setaffinity(0, before)
+        result["server"] = bench_server(folders["MODEL"], seqs[0], 15.0, args.requests, args.backend)
     result.update(backend=args.backend, frames_per_sequence=sorted({len(s) for s in seqs}), cpus=len(before),
                   command=" ".join(sys.argv))
     print(json.dumps(result, indent=2) if args.json else table(result))
