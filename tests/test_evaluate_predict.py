@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -77,6 +80,21 @@ def test_predict_videos_and_landmarks_keeps_going_past_bad_files(trained: Path, 
     assert cli.main(["predict", model, str(clip.path), str(missing)]) == 1
     assert "ERROR" in capsys.readouterr().out
 
+
+
+def test_the_command_keeps_mediapipe_log_lines_off_the_terminal(trained: Path) -> None:
+    """MediaPipe's C++ warnings (about ten a video) are dropped; signrec's own errors still show, and
+    SIGNREC_NATIVE_LOGS=1 brings MediaPipe's back."""
+    video = trained / "test" / "videos" / "user08" / "G01" / "R01.mp4"  # made by the test above
+    command = [sys.executable, "-m", "signrec.cli", "predict", str(trained / "run" / "model"), str(video), "nothing.npy"]
+    env = {k: v for k, v in os.environ.items() if k != "SIGNREC_NATIVE_LOGS"}
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 1, quiet.stderr[-2000:]
+    assert "R01.mp4" in quiet.stdout and "nothing.npy" in quiet.stdout
+    assert "inference_feedback_manager" not in quiet.stderr and "W0000" not in quiet.stderr, quiet.stderr[-2000:]
+    loud = subprocess.run(command, capture_output=True, text=True, env={**env, "SIGNREC_NATIVE_LOGS": "1"}, timeout=300)
+    assert loud.returncode == 1 and "inference_feedback_manager" in loud.stderr
+    assert loud.stdout == quiet.stdout
 
 def test_threshold_gives_unknown(trained: Path) -> None:
     classifier = Classifier.load(trained / "run" / "model")

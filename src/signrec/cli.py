@@ -8,9 +8,12 @@ so `signrec --help` stays fast. A SignrecError ends the command with its message
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from signrec import SignrecError, __version__
@@ -57,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(command).parse_args(argv)
     module, _help, _add, run_fn = COMMANDS[args.command]
     try:
-        return int(getattr(importlib.import_module(module), run_fn)(args) or 0)
+        with native_logs_hidden():
+            return int(getattr(importlib.import_module(module), run_fn)(args) or 0)
     except SignrecError as exc:
         print(f"signrec {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -67,6 +71,35 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"signrec {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def native_logs_hidden() -> Iterator[None]:
+    """Keep MediaPipe's and TensorFlow Lite's C++ log lines (about ten warnings for every graph built, that is
+    for every video) out of the terminal, where they would bury signrec's messages and progress bars.
+
+    They write to file descriptor 2 directly, so it points at /dev/null while the command runs, and Python's
+    sys.stderr at a copy of the real one: signrec's own output, warnings and tracebacks still show. Failures
+    reach the user as Python exceptions either way. SIGNREC_NATIVE_LOGS=1 keeps the C++ lines (to debug a crash
+    inside MediaPipe). Nothing changes when sys.stderr is not the process's own, as under pytest's capture.
+    """
+    if os.environ.get("SIGNREC_NATIVE_LOGS") or sys.stderr is not sys.__stderr__ or sys.stderr is None:
+        yield
+        return
+    original = sys.stderr
+    original.flush()
+    copy = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    with open(copy, "w", buffering=1, encoding=original.encoding, errors=original.errors) as stream:
+        sys.stderr = stream
+        try:
+            yield
+        finally:
+            stream.flush()
+            os.dup2(copy, 2)
+            sys.stderr = original
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
