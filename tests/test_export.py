@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from signrec import export
 from signrec.artifact import ArtifactError, Classifier, pad_batch
@@ -44,6 +45,18 @@ def test_cli_exports_next_to_the_model_and_reports_parity(mlr511_tiny_model, tmp
     seqs = [load(s.path) for s in read_labels(Classifier.load(model).meta["training"]["data"])[:6]]
     np.testing.assert_allclose(Classifier.load(model, backend="onnxruntime").predict_proba(seqs),
                                Classifier.load(model).predict_proba(seqs), atol=1e-5)
+    assert onnx.metadata["signrec.weights_sha256"] == Classifier.load(model).weights_digest()
+
+    # weights trained again after the export: the stale model.onnx is refused, not run
+    retrained = Classifier.load(model)
+    with torch.no_grad():
+        next(retrained.network().parameters()).add_(0.01)
+    retrained.save(model)
+    with pytest.raises(ArtifactError, match="not exported from the weights.*signrec export"):
+        Classifier.load(model, backend="onnxruntime")
+    assert main(["predict", str(model), str(read_labels(retrained.meta["training"]["data"])[0].path),
+                 "--backend", "onnxruntime"]) == 2
+    assert "signrec export" in capsys.readouterr().err
 
 
 def test_dynamic_batch_and_length_match_torch(mlr511_tiny_model, real_sequences, tmp_path):

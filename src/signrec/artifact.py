@@ -74,6 +74,17 @@ def spec_digest(spec: FeatureSpec) -> str:
     return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
+def weights_digest(state: dict[str, torch.Tensor]) -> str:
+    """sha256 of a state dict's names, shapes and values: ties an exported model.onnx to the weights it came
+    from, so that a model trained again after its export is not run from the stale file."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def pad_batch(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Stack variable-length (T,543,3) arrays into (B, Tmax, 543, 3), NaN-padded, and lengths (B,)."""
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
@@ -154,6 +165,12 @@ class Classifier:
                                 f"made with {expected}; extract again with those settings")
 
     # ---- persistence -----------------------------------------------------------------------
+    def weights_digest(self) -> str:
+        """weights_digest of this classifier's torch weights (recorded in its ONNX export)."""
+        if self._model is None:
+            raise ArtifactError("weights_digest() needs the torch backend")
+        return weights_digest(self._model.state_dict())
+
     def describe(self) -> dict[str, Any]:
         """The model.json content."""
         core = {
@@ -213,8 +230,15 @@ class Classifier:
                 raise ArtifactError(f"{path}: no {ONNX}; run `signrec export {path}` first")
             from signrec.export import OnnxNetwork  # onnxruntime only when asked for
 
-            return cls(labels, spec, name, hparams, meta=meta, runner=OnnxNetwork(path / ONNX),
-                       backend=backend)
+            runner = OnnxNetwork(path / ONNX)
+            try:
+                current = weights_digest(load_file(str(path / WEIGHTS)))
+            except (SafetensorError, RuntimeError) as exc:
+                raise ArtifactError(f"{path / WEIGHTS}: unreadable ({exc})") from None
+            if runner.metadata.get("signrec.weights_sha256") != current:
+                raise ArtifactError(f"{path / ONNX} was not exported from the weights in {path / WEIGHTS} (trained "
+                                    f"again since, or exported by an older signrec); run `signrec export {path}`")
+            return cls(labels, spec, name, hparams, meta=meta, runner=runner, backend=backend)
         try:
             model = build_model(name, spec.n_features, len(labels), **hparams)
             model.load_state_dict(load_file(str(path / WEIGHTS)))

@@ -151,6 +151,7 @@ def _set_metadata(model: Any, classifier: Classifier, check: dict[str, Any]) -> 
         "signrec.model": classifier.model_name,
         "signrec.version": __version__,
         "signrec.parity": json.dumps(check),
+        "signrec.weights_sha256": classifier.weights_digest(),
     }
     del model.metadata_props[:]
     for key, value in props.items():
