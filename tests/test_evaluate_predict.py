@@ -95,6 +95,10 @@ def test_the_command_keeps_mediapipe_log_lines_off_the_terminal(trained: Path) -
     loud = subprocess.run(command, capture_output=True, text=True, env={**env, "SIGNREC_NATIVE_LOGS": "1"}, timeout=300)
     assert loud.returncode == 1 and "inference_feedback_manager" in loud.stderr
     assert loud.stdout == quiet.stdout
+    # A crash inside native code still says where it happened, through the real stderr.
+    crash = subprocess.run([sys.executable, "-c", "import os; from signrec.cli import native_logs_hidden\n"
+                            "with native_logs_hidden(): os.abort()"], capture_output=True, text=True, env=env, timeout=60)
+    assert crash.returncode != 0 and "Fatal Python error: Aborted" in crash.stderr, crash.stderr
 
 def test_threshold_gives_unknown(trained: Path) -> None:
     classifier = Classifier.load(trained / "run" / "model")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import importlib
 import json
 import os
@@ -80,8 +81,9 @@ def native_logs_hidden() -> Iterator[None]:
 
     They write to file descriptor 2 directly, so it points at /dev/null while the command runs, and Python's
     sys.stderr at a copy of the real one: signrec's own output, warnings and tracebacks still show. Failures
-    reach the user as Python exceptions either way. SIGNREC_NATIVE_LOGS=1 keeps the C++ lines (to debug a crash
-    inside MediaPipe). Nothing changes when sys.stderr is not the process's own, as under pytest's capture.
+    reach the user as Python exceptions either way, and a crash inside native code (segfault, abort) prints
+    Python's traceback through faulthandler. SIGNREC_NATIVE_LOGS=1 keeps the C++ lines (to debug such a crash).
+    Nothing changes when sys.stderr is not the process's own, as under pytest's capture.
     """
     if os.environ.get("SIGNREC_NATIVE_LOGS") or sys.stderr is not sys.__stderr__ or sys.stderr is None:
         yield
@@ -94,9 +96,14 @@ def native_logs_hidden() -> Iterator[None]:
     os.close(devnull)
     with open(copy, "w", buffering=1, encoding=original.encoding, errors=original.errors) as stream:
         sys.stderr = stream
+        crash_report = not faulthandler.is_enabled()
+        if crash_report:
+            faulthandler.enable(stream)
         try:
             yield
         finally:
+            if crash_report:
+                faulthandler.disable()
             stream.flush()
             os.dup2(copy, 2)
             sys.stderr = original
