@@ -29,7 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,7 +83,7 @@ def bench_classifier(classifier: Classifier, seqs: list[np.ndarray], repeats: in
             for x, n in inputs:
                 fn(x, n)
 
-    def timed(fn, x: np.ndarray, n: np.ndarray) -> tuple[float, float]:
+    def timed(fn: Callable[[np.ndarray, np.ndarray], Any], x: np.ndarray, n: np.ndarray) -> tuple[float, float]:
         start, cpu_start = time.perf_counter(), time.process_time()
         fn(x, n)
         return (time.perf_counter() - start) * 1000, (time.process_time() - cpu_start) * 1000
