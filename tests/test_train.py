@@ -62,7 +62,7 @@ def test_resume_continues_from_last_checkpoint(lsa64_tiny: Path, tmp_path: Path,
     assert {line.split(",")[0] for line in log[1:]} >= {"0", "1", "2"}
 
 
-def test_leave_one_signer_out(lsa64_tiny: Path, tmp_path: Path) -> None:
+def test_leave_one_signer_out(lsa64_tiny: Path, tmp_path: Path, capsys) -> None:
     config = TrainConfig(max_epochs=1, hparams={"hidden": 16}, schedule="plateau", mixup=0.4)
     summary = train_loso(lsa64_tiny, tmp_path / "loso", config)
     assert summary is not None
@@ -72,6 +72,14 @@ def test_leave_one_signer_out(lsa64_tiny: Path, tmp_path: Path) -> None:
     assert "| **mean** |" in (tmp_path / "loso" / "loso.md").read_text()
     fold = json.loads((tmp_path / "loso" / "fold-002" / "split.json").read_text())
     assert fold["signers"]["test"] == ["002"] and fold["signers"]["val"] == ["003"]
+    # Folds trained side by side, one process each, give the same models as one after the other.
+    assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "jobs"), "--loso", "--jobs", "2",
+                     "--max-epochs", "1", "--hparam", "hidden=16", "--schedule", "plateau", "--mixup", "0.4",
+                     "--json"]) == 0
+    parallel = json.loads(capsys.readouterr().out)
+    assert [(r["signer"], r["top1"], r["epochs"]) for r in parallel["folds"]] == \
+        [(r["signer"], r["top1"], r["epochs"]) for r in summary["folds"]]
+    assert parallel["mean"]["top1"] == summary["mean"]["top1"]
 
 
 def test_two_process_ddp(lsa64_tiny: Path, tmp_path: Path) -> None:
@@ -95,3 +103,10 @@ def test_bad_options_are_user_errors(lsa64_tiny: Path, tmp_path: Path, capsys) -
     assert "unknown signer" in capsys.readouterr().err
     assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "r"), "--hparam", "wings=2"]) == 2
     assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "none"), "--resume"]) == 2
+    capsys.readouterr()
+    assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "r"), "--jobs", "2"]) == 2
+    assert "use it with --loso" in capsys.readouterr().err
+    assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "r"), "--loso", "--jobs", "2",
+                     "--devices", "2"]) == 2
+    assert "DDP" in capsys.readouterr().err
+    assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "r"), "--loso", "--jobs", "0"]) == 2

@@ -3,6 +3,7 @@
     signrec train DATA --out RUN                                   # DATA: labels.csv of landmarks or videos
     signrec train DATA --out RUN --test-signers user08 --val-signers user07
     signrec train DATA --out RUN --loso                            # leave-one-signer-out, one fold per signer
+    signrec train DATA --out RUN --loso --jobs 2                   # two folds at a time, one process each
 
 The split defaults to signer-independent (last signer tests, the one before validates) when the dataset has a
 `signer` column, else stratified random. A video dataset is extracted first, once (extract.ensure_landmarks).
@@ -542,39 +543,86 @@ def _is_global_zero() -> bool:
 
 # ---- leave one signer out ------------------------------------------------------------------------
 def train_loso(data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig = TrainConfig(),
-               resume: bool = False, progress: bool = False) -> dict[str, Any] | None:
-    """One run per signer, tested on that signer; a summary table with the mean over folds."""
+               resume: bool = False, progress: bool = False, jobs: int = 1) -> dict[str, Any] | None:
+    """One run per signer, tested on that signer; a summary table with the mean over folds.
+
+    `jobs` > 1 trains that many folds at once, each in its own process with `config.threads` torch threads
+    (the folds are independent and small, so this fills the cores better than more threads for one fold).
+    """
+    if jobs < 1:
+        raise SignrecError(f"--jobs must be >= 1, got {jobs}")
+    if jobs > 1 and config.devices * config.num_nodes > 1:
+        raise SignrecError("--jobs trains folds side by side, one process each; it can not be combined with "
+                           "DDP (--devices/--num-nodes > 1)")
     samples, made = load_dataset(data)
-    samples, arrays, bad = load_arrays(samples)
-    by_key = dict(zip((s.key for s in samples), arrays, strict=True))
-    labels = dataset.labels_of(samples)
     out = Path(out)
-    rows = []
-    for signer, split in dataset.loso_folds(samples):
-        fold_dir = out / f"fold-{signer}"
-        fold_config = dataclasses.replace(config, test_signers=(signer,),
-                                          val_signers=tuple(dataset.signers_of(split.val)))
-        if resume and (fold_dir / "metrics.json").is_file():
-            metrics = json.loads((fold_dir / "metrics.json").read_text(encoding="utf-8"))
-        else:
-            metrics = train_split(split, by_key, fold_dir, fold_config, labels, skipped=bad, data=str(data),
-                                  landmark_models=made, resume=resume and (fold_dir / "checkpoints" / "last.ckpt").is_file(),
-                                  progress=progress)
-        if metrics is None:
-            continue
-        test = metrics["test"]
-        rows.append({"signer": signer, "n": test["n"], "top1": test["top1"], "top5": test["top5"],
-                     "macro_f1": test["macro_f1"], "epochs": metrics["epochs"],
-                     "fit_seconds": metrics["fit_seconds"]})
-        print(f"fold {signer}: top-1 {test['top1']:.1%} ({metrics['epochs']} epochs, "
-              f"{metrics['fit_seconds']:.0f} s)", file=sys.stderr, flush=True)
+    folds = [signer for signer, _split in dataset.loso_folds(samples)]
+    results: dict[str, dict[str, Any] | None] = {}
+    for signer in folds:
+        done = out / f"fold-{signer}" / "metrics.json"
+        if resume and done.is_file():
+            results[signer] = json.loads(done.read_text(encoding="utf-8"))
+    todo = [signer for signer in folds if signer not in results]
+
+    def report(signer: str, metrics: dict[str, Any] | None) -> None:
+        results[signer] = metrics
+        if metrics is not None:
+            print(f"fold {signer}: top-1 {metrics['test']['top1']:.1%} ({metrics['epochs']} epochs, "
+                  f"{metrics['fit_seconds']:.0f} s)", file=sys.stderr, flush=True)
+
+    if jobs > 1 and len(todo) > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from multiprocessing import get_context
+
+        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=get_context("spawn"), initializer=_fold_worker_init,
+                                 initargs=(samples, made, str(data))) as pool:
+            futures = {pool.submit(_fold_worker, signer, out, config, resume): signer for signer in todo}
+            for future in as_completed(futures):
+                report(futures[future], future.result())
+    elif todo:
+        _fold_worker_init(samples, made, str(data))
+        try:
+            for signer in todo:
+                report(signer, _fold_worker(signer, out, config, resume, progress))
+        finally:
+            _FOLD_DATA.clear()
     if not _is_global_zero():
         return None
+    rows = []
+    for signer in folds:
+        metrics = results.get(signer)
+        if metrics is not None:
+            test = metrics["test"]
+            rows.append({"signer": signer, "n": test["n"], "top1": test["top1"], "top5": test["top5"],
+                         "macro_f1": test["macro_f1"], "epochs": metrics["epochs"],
+                         "fit_seconds": metrics["fit_seconds"]})
     mean = {k: float(np.mean([r[k] for r in rows])) for k in ("top1", "top5", "macro_f1", "epochs", "fit_seconds")}
     summary = {"folds": rows, "mean": mean, "config": config.to_dict(), "data": str(data)}
     write_json(out / "loso.json", summary)
     write_text(out / "loso.md", loso_table(summary) + "\n")
     return summary
+
+
+_FOLD_DATA: dict[str, Any] = {}
+"""The dataset of a LOSO run, loaded once per process (the parent, or each --jobs worker)."""
+
+
+def _fold_worker_init(samples: list[Sample], made: dict[str, Any], data: str) -> None:
+    kept, arrays, bad = load_arrays(samples)
+    _FOLD_DATA.update(samples=kept, arrays=dict(zip((s.key for s in kept), arrays, strict=True)), bad=bad,
+                      labels=dataset.labels_of(kept), made=made, data=data)
+
+
+def _fold_worker(signer: str, out: Path, config: TrainConfig, resume: bool,
+                 progress: bool = False) -> dict[str, Any] | None:
+    """Train and test the fold that holds `signer` out (its metrics; None on DDP ranks other than 0)."""
+    d = _FOLD_DATA
+    split = dict(dataset.loso_folds(d["samples"]))[signer]
+    fold_dir = out / f"fold-{signer}"
+    fold_config = dataclasses.replace(config, test_signers=(signer,), val_signers=tuple(dataset.signers_of(split.val)))
+    return train_split(split, d["arrays"], fold_dir, fold_config, d["labels"], skipped=d["bad"], data=d["data"],
+                       landmark_models=d["made"], resume=resume and (fold_dir / "checkpoints" / "last.ckpt").is_file(),
+                       progress=progress)
 
 
 def loso_table(summary: dict[str, Any]) -> str:
@@ -630,6 +678,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-signers", type=_signers, metavar="A,B", help="signers held out for testing")
     parser.add_argument("--val-signers", type=_signers, metavar="A,B", help="signers used for early stopping")
     parser.add_argument("--loso", action="store_true", help="leave-one-signer-out: one run per signer + summary")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="with --loso: folds trained at once, one process each (default 1; e.g. the number of "
+                             "cores divided by --threads)")
     parser.add_argument("--devices", type=int, help="processes per node; > 1 trains with DDP")
     parser.add_argument("--num-nodes", type=int, help="machines (launch with torchrun or srun, see docs)")
     parser.add_argument("--accelerator", help=f"Lightning accelerator (default {d.accelerator})")
@@ -662,10 +713,12 @@ def run(args: argparse.Namespace) -> int:
             raise SignrecError("a one-cycle schedule is fixed to its max_epochs; resume without --max-epochs")
     else:
         config = config_from_args(args)
+    if args.jobs != 1 and not args.loso:
+        raise SignrecError("--jobs trains leave-one-signer-out folds side by side; use it with --loso")
     if args.loso:
         if config.test_signers or config.val_signers:
             raise SignrecError("--loso chooses the test and validation signers itself; drop --test/--val-signers")
-        summary = train_loso(args.data, args.out, config, resume=args.resume)
+        summary = train_loso(args.data, args.out, config, resume=args.resume, jobs=args.jobs)
         if summary is not None:
             cli.emit(args, summary, loso_table(summary) + f"\n\nfolds and models in {args.out}")
         return 0
