@@ -3,10 +3,12 @@
 The same real MLR511 clips are re-encoded (same codec) at 640x360 and 1920x1080, then extracted by
   - the tutorial loop: cv2 read -> Holistic.process -> numpy, one process, one Holistic per video;
   - signrec extract with 1 and with 2 workers;
-  - two tutorial loops side by side in two processes, each on half the clips: what two cores give
-    MediaPipe itself on this machine, the ceiling for any 2-worker extractor.
+  - two tutorial loops side by side in two processes, each on half the clips: the plain way to use a
+    second core.
 The methods take turns, round after round (--rounds), in reverse order every other round, so that a
 machine that speeds up or slows down during the run affects them alike; times are summed over the rounds.
+Each method's CPU time (this process and its workers) is measured too: "cores busy" is CPU time over wall
+time, so a method that already keeps more than one core busy on its own has less to gain from a second.
 A second table measures how far downscaling 1080p frames to 640 px moves the landmarks, against
 running MediaPipe on the full 1080p frames.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -99,10 +102,17 @@ def two_tutorial_loops(videos: list[Path], out: Path) -> int:
         return sum(pool.map(tutorial_loop, halves, [out / "a", out / "b"]))
 
 
-def timed(fn, *args) -> tuple[float, int]:
-    start = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished child processes (the workers, once joined)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(fn, *args) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and frames of one run."""
+    start, cpu = time.perf_counter(), cpu_seconds()
     frames = fn(*args)
-    return time.perf_counter() - start, frames
+    return time.perf_counter() - start, cpu_seconds() - cpu, frames
 
 
 def signrec_run(videos: list[Path], out: Path, workers: int) -> int:
@@ -136,27 +146,35 @@ def main() -> int:
     methods = (("tutorial loop (1 process)", tutorial_loop, ()),
                ("signrec extract --workers 1", signrec_run, (1,)),
                ("signrec extract --workers 2", signrec_run, (2,)),
-               ("2 tutorial loops in parallel (ceiling)", two_tutorial_loops, ()))
+               ("2 tutorial loops, 1 process each", two_tutorial_loops, ()))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         clips = make_clips(args.clips, root / "in")
         import mediapipe  # noqa: F401  loaded before timing: in-process methods then all find it loaded
         seconds: dict[tuple[str, str], float] = {}
+        cpu: dict[tuple[str, str], float] = {}
         frames: dict[tuple[str, str], int] = {}
         for turn in range(args.rounds):
             for size, videos in clips.items():
                 for method, fn, extra in methods if turn % 2 == 0 else methods[::-1]:
-                    took, n = timed(fn, videos, root / "out" / size / method[:7] / str(extra), *extra)
+                    took, used, n = timed(fn, videos, root / "out" / size / method[:7] / str(extra), *extra)
                     seconds[(size, method)] = seconds.get((size, method), 0.0) + took
+                    cpu[(size, method)] = cpu.get((size, method), 0.0) + used
                     frames[(size, method)] = frames.get((size, method), 0) + n
         speed = {key: frames[key] / seconds[key] for key in seconds}
         print(f"Extraction speed, {args.clips} MLR511 clips re-encoded (mp4v) at each size, {os.cpu_count()} cores, "
               f"{args.rounds} rounds\n")
-        print("| input | method | frames | seconds | frames/s | vs tutorial loop |\n|---|---|---|---|---|---|")
+        print("| input | method | frames | seconds | frames/s | vs tutorial loop | cores busy | CPU ms/frame |\n"
+              "|---|---|---|---|---|---|---|---|")
         for size, method in seconds:
-            ratio = speed[(size, method)] / speed[(size, "tutorial loop (1 process)")]
-            print(f"| {size} | {method} | {frames[(size, method)]} | {seconds[(size, method)]:.1f} "
-                  f"| {speed[(size, method)]:.1f} | {ratio:.2f}x |")
+            key = (size, method)
+            ratio = speed[key] / speed[(size, "tutorial loop (1 process)")]
+            print(f"| {size} | {method} | {frames[key]} | {seconds[key]:.1f} | {speed[key]:.1f} | {ratio:.2f}x "
+                  f"| {cpu[key] / seconds[key]:.2f} | {1000 * cpu[key] / frames[key]:.1f} |")
+        for size in clips:
+            busy = cpu[(size, "tutorial loop (1 process)")] / seconds[(size, "tutorial loop (1 process)")]
+            print(f"\n{size}: the tutorial loop alone keeps {busy:.2f} cores busy, so at its CPU time per frame "
+                  f"{os.cpu_count()} cores give at most {os.cpu_count() / busy:.2f}x its speed.")
         for method, _, _ in methods[1:3]:
             ratio = speed[("1080p", method)] / speed[("640p", method)]
             print(f"\n1080p / 640p speed, {method}: {ratio:.2f}")
