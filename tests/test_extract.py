@@ -236,3 +236,20 @@ def test_landmark_models_are_recorded_and_a_resume_must_match(shared_data, tmp_p
     with pytest.raises(SystemExit):
         main(["extract", str(clip), "--out", str(out), "--hand-model", "tiny"])
     assert "invalid choice: 'tiny'" in capsys.readouterr().err
+
+
+def test_profile_times_the_models_and_changes_nothing(shared_data, tmp_path):
+    """MediaPipe's profiler (benchmarks/holistic_profile.py) leaves the landmarks as they are."""
+    from mediapipe.framework.calculator_profile_pb2 import GraphProfile
+
+    from signrec.extract import HolisticExtractor
+
+    cap = cv2.VideoCapture(str(shared_data / "mlr511_arsl" / "videos" / "user03" / "G02" / "R01.mp4"))
+    frames = [f for ok, f in iter(cap.read, (False, None)) if ok][:20]
+    with HolisticExtractor() as plain, HolisticExtractor(profile_dir=tmp_path) as profiled:
+        for frame in frames:
+            np.testing.assert_array_equal(profiled.process(frame), plain.process(frame))
+    profile = GraphProfile.FromString((tmp_path / "0.binarypb").read_bytes())
+    pose_model = [c.process_runtime.total for c in profile.calculator_profiles
+                  if "poselandmarkbyroicpu__inferencecalculator" in c.name.lower()]
+    assert sum(pose_model) > 0

@@ -89,13 +89,24 @@ class ExtractSettings:
 class HolisticExtractor:
     """MediaPipe Holistic for one video or stream: BGR frame in, (543, 3) landmarks out."""
 
-    def __init__(self, settings: ExtractSettings = ExtractSettings()):
+    def __init__(self, settings: ExtractSettings = ExtractSettings(), profile_dir: Path | None = None):
+        """`profile_dir`: where MediaPipe writes its per-calculator timings (benchmarks/holistic_profile.py)."""
         from mediapipe.python.solution_base import SolutionBase  # imported here: heavy, only workers need it
 
         self.settings = settings
+        graph = holistic_graph(settings.face, settings.hand_model)
+        if profile_dir is not None:
+            Path(profile_dir).mkdir(parents=True, exist_ok=True)
+            # MediaPipe writes the timings only with tracing on, every half second or so, each write holding the
+            # time since the last: all into one file (0.binarypb), never rotated.
+            graph.profiler_config.enable_profiler = True
+            graph.profiler_config.trace_enabled = True
+            graph.profiler_config.trace_log_path = f"{profile_dir}{os.sep}"
+            graph.profiler_config.trace_log_count = 1
+            graph.profiler_config.trace_log_interval_count = 1_000_000
         # What mp.solutions.holistic.Holistic passes, on a graph that may leave out the face or use lite hands.
         self._holistic = SolutionBase(
-            graph_config=holistic_graph(settings.face, settings.hand_model),
+            graph_config=graph,
             side_inputs={"model_complexity": settings.model_complexity, "smooth_landmarks": True,
                          "enable_segmentation": False, "smooth_segmentation": True, "use_prev_landmarks": True,
                          **({"refine_face_landmarks": False} if settings.face else {})},
