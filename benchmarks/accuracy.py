@@ -2,6 +2,7 @@
 
     python benchmarks/accuracy.py                       # everything below (long: run it on an idle machine)
     python benchmarks/accuracy.py --data lsa64 --models tutorial lstm --folds 2
+    python benchmarks/accuracy.py --data mlr511 --models lstm --train-signers 2 4   # fewer people to learn from
 
 Same splits for every model:
 - mlr511_arsl (800 videos, 10 signs, 8 signers): leave-one-signer-out, the next signer validates;
@@ -12,6 +13,9 @@ Models:
   Dense(64, 32, relu), softmax; Adam 1e-3, batch 32), on raw 1662-value MP_Data frames (zeros where
   missing), 30 frames per sequence, no normalisation, no augmentation;
 - lstm, transformer: `signrec train` defaults (TrainConfig(), FeatureSpec(), augmentation).
+--train-signers K trains each leave-one-signer-out fold on K signers only, the K after its validation signer
+(cyclically), to show how accuracy on a new signer grows with the number of people in training. With
+K = signers - 1 the validation signer is trained on too (early stopping then watches a signer it has seen).
 All are trained with the same early stopping on validation loss. Landmarks of mlr511 come from the
 extraction cache (`signrec extract`/ensure_landmarks); lsa64 is converted with formats.from_hands.
 """
@@ -121,6 +125,18 @@ def run_one(model: str, split: dataset.Split, arrays: dict, labels: list[str], s
     return {"top1": metrics["test"]["top1"], "epochs": metrics["epochs"], "seconds": metrics["fit_seconds"]}
 
 
+def with_train_signers(split: dataset.Split, signers: list[str], k: int) -> dataset.Split:
+    """A LOSO fold trained on k signers: those after its validation signer; k = all but the test signer adds
+    the validation signer itself."""
+    val = dataset.signers_of(split.val)[0]
+    if k == len(signers) - 1:
+        return dataclasses.replace(split, train=split.train + split.val, how=f"{split.how}, {val} trained on too")
+    first = signers.index(val) + 1
+    keep = [signers[(first + j) % len(signers)] for j in range(k)]
+    return dataclasses.replace(split, train=[s for s in split.train if s.signer in keep],
+                               how=f"{split.how}, trained on {keep} only")
+
+
 def lsa64_landmarks(work: Path) -> Path:
     """LSA64 hands as (T, 543, 3) landmark files (what `signrec import hands` writes)."""
     target = work / "lsa64_landmarks"
@@ -137,6 +153,8 @@ def main() -> int:
     parser.add_argument("--folds", type=int, help="only the first N LOSO folds (0: none; a partial benchmark, say so when quoting it)")
     parser.add_argument("--max-epochs", type=int, help="cap on epochs (smoke test; not the benchmark)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-signers", type=int, nargs="+", metavar="K",
+                        help="also run the LOSO folds with only K training signers (1 to signers - 1)")
     parser.add_argument("--work", type=Path, help="scratch folder for runs (default: a temporary folder)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="signrec-bench-"))
@@ -155,9 +173,15 @@ def main() -> int:
         if name == "lsa64":
             protocols.append(("fixed", "train 001-006 / val 007 / test 008",
                               [("008", dataset.split_by_signer(samples, ["008"], ["007"]))]))
+        signers = dataset.signers_of(samples)
         folds = dataset.loso_folds(samples)[: args.folds]
         if folds:
-            protocols.append(("loso", f"LOSO, {len(folds)} of {len(dataset.signers_of(samples))} signers", folds))
+            protocols.append(("loso", f"LOSO, {len(folds)} of {len(signers)} signers", folds))
+        for k in args.train_signers or ():
+            if not 1 <= k < len(signers):
+                parser.error(f"--train-signers: {name} has {len(signers)} signers, so K must be 1 to {len(signers) - 1}")
+            protocols.append((f"loso-k{k}", f"LOSO, {len(folds)} of {len(signers)} signers, {k} training signers",
+                              [(signer, with_train_signers(split, signers, k)) for signer, split in folds]))
         for tag, protocol, splits in protocols:
             for model in args.models:
                 results = []
