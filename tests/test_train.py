@@ -62,6 +62,19 @@ def test_resume_continues_from_last_checkpoint(lsa64_tiny: Path, tmp_path: Path,
     assert {line.split(",")[0] for line in log[1:]} >= {"0", "1", "2"}
 
 
+def test_model_to_deploy_learns_from_every_signer_but_the_validating_one(lsa64_tiny: Path, tmp_path: Path,
+                                                                          capsys) -> None:
+    """`--val-signers` alone: no test set, every other signer trains (README, "Your own data")."""
+    run = tmp_path / "run"
+    args = ["train", str(lsa64_tiny), "--out", str(run), "--val-signers", "004", "--max-epochs", "1", "--json"]
+    assert cli.main(args) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert "test" not in metrics and metrics["val"]["n"] == 6
+    split = json.loads((run / "split.json").read_text())
+    assert split["signers"] == {"train": ["001", "002", "003"], "val": ["004"], "test": []}
+    assert Classifier.load(run / "model").labels == ["Accept", "Food", "Green"]
+
+
 def test_leave_one_signer_out(lsa64_tiny: Path, tmp_path: Path, capsys) -> None:
     config = TrainConfig(max_epochs=1, hparams={"hidden": 16}, schedule="plateau", mixup=0.4)
     summary = train_loso(lsa64_tiny, tmp_path / "loso", config)
