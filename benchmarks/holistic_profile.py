@@ -3,15 +3,17 @@
 MediaPipe's own profiler times every calculator of the graph (`HolisticExtractor(profile_dir=...)`); the
 calculators are summed into the models they run and the steps around them. The profiler times by the clock,
 so run this on an otherwise idle machine with at least two cores: a calculator's time is then its CPU time.
-On one core the models' times add up, so the sum is what a frame costs there (live). The landmark set-ups take turns on the same real frames (the 4 user08 clips of
-benchmarks/latency.py by default, decoded once up front), round after round, one Holistic per clip:
+On one core the parts add up, so their sum is what a frame costs there (live). The landmark set-ups take
+turns on the same real frames (the 4 user08 clips of benchmarks/latency.py by default, decoded once up
+front), round after round, one Holistic per clip:
   - default: face on, full hand model (what `signrec extract` and the default models use);
   - lite hands: `--hand-model lite`;
   - no face, lite hands: `--no-face --hand-model lite`, the fast live set-up in the README.
 "CPU per frame" is the whole process's CPU time (every MediaPipe thread, plus signrec's frame conversion
-and reading the landmarks out); "outside the graph" is that minus the graph's calculators. With the profiler
-on, the graph keeps about one core busy instead of about 1.35, so this is for where the CPU time goes, not
-for how fast a frame is (benchmarks/latency.py and extract_speed.py time that).
+and reading the landmarks out); "the rest" is that minus the graph's calculators and creating the graph:
+mostly MediaPipe's scheduling and packets. With the profiler on, the graph keeps about one core busy instead
+of about 1.35, so this is for where the CPU time goes, not for how fast a frame is (benchmarks/latency.py
+and extract_speed.py time that).
 
     .venv/bin/python benchmarks/holistic_profile.py [--video V.mp4 ...] [--rounds 2]
 """
@@ -114,7 +116,7 @@ def main() -> int:
     graph = {name: sum(ms for label, ms in per_frame[name].items() if label != START) for name in SETUPS}
     row("graph, all calculators", graph)
     row(START, {name: per_frame[name][START] for name in SETUPS})
-    row("the rest (frame conversion, reading landmarks out, Python)",
+    row("the rest (MediaPipe's scheduling and packets, frame conversion, reading landmarks out)",
         {name: cpu[name] * 1000 / n_frames - graph[name] - per_frame[name][START] for name in SETUPS})
     row("CPU per frame, whole process", {name: cpu[name] * 1000 / n_frames for name in SETUPS}, bold=True)
     return 0
