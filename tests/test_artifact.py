@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -97,8 +98,13 @@ def test_foreign_weights_are_refused(saved: Path, tmp_path: Path) -> None:
 
 
 def test_unusable_folders_and_inputs(saved: Path, tmp_path: Path) -> None:
-    with pytest.raises(ArtifactError, match="not a signrec model folder"):
+    with pytest.raises(ArtifactError, match="nowhere: no such folder"):
         Classifier.load(tmp_path / "nowhere")
+    with pytest.raises(ArtifactError, match=re.escape(f"did you mean {saved}?")):  # the run folder, not its model
+        Classifier.load(saved.parent)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ArtifactError, match=r"empty: not a signrec model folder \(no model\.json\)$"):
+        Classifier.load(tmp_path / "empty")
     with pytest.raises(ArtifactError, match=r"no model\.onnx"):
         Classifier.load(saved, backend="onnxruntime")
     with pytest.raises(ArtifactError, match="unknown backend"):

@@ -83,7 +83,7 @@ def test_failed_parity_leaves_no_file(mlr511_tiny_model, real_sequences, tmp_pat
 
 def test_user_errors_exit_2(tmp_path, mlr511_tiny_model, capsys):
     assert main(["export", str(tmp_path / "nothing")]) == 2
-    assert "not a signrec model folder" in capsys.readouterr().err
+    assert "nothing: no such folder" in capsys.readouterr().err
     model = tmp_path / "model"
     shutil.copytree(mlr511_tiny_model, model)
     assert main(["export", str(model), "--check", str(tmp_path / "missing.npy")]) == 2

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from signrec.artifact import Classifier
-from signrec.cli import main
+from signrec.cli import build_parser, main
 from signrec.continuous import transcribe
 from signrec.live import LiveRecognizer, draw
 from signrec.sources import Latest, open_source
@@ -64,6 +64,19 @@ def test_window_needs_a_display_and_bad_sources_exit_2(mlr511_tiny_model, tmp_pa
     assert "--headless" in capsys.readouterr().err
     assert main(["live", str(mlr511_tiny_model), "--video", str(tmp_path / "x.mp4"), "--headless"]) == 2
     assert "x.mp4" in capsys.readouterr().err
+
+
+def test_live_and_predict_share_one_checked_threshold(capsys):
+    """Both default to the same threshold, so they find the same words; a threshold outside [0, 1] is refused."""
+    positional = {"live": ["MODEL"], "predict": ["MODEL", "INPUT"]}
+    defaults = {command: build_parser(command).parse_args([command, *args]).threshold
+                for command, args in positional.items()}
+    assert defaults["live"] == defaults["predict"]
+    for command, value in [("live", "2"), ("predict", "2"), ("predict", "-0.1"), ("live", "nan")]:
+        with pytest.raises(SystemExit) as refused:
+            main([command, *positional[command], "--threshold", value])
+        assert refused.value.code == 2
+        assert f"argument --threshold: must be between 0 and 1, got {value}" in capsys.readouterr().err
 
 
 class Camera:

@@ -41,10 +41,13 @@ def test_list(capsys) -> None:
     for r in by_name.values():
         assert r["source"].startswith("https://github.com/") and r["licence"] and r["citation"]
         assert r["files"] > 0 and r["bytes"] > 0
+        assert len(registry.manifest(r["name"]).files) == r["files"] and Path(r["checksums"]).is_file()
     assert "a82a0d3" in by_name["mlr511_arsl"]["source"]
     assert by_name["kaggle_islr_schema"]["licence"] == "MIT"
     assert main(["data", "list"]) == 0
-    assert "croatian_colours" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "croatian_colours" in text and "WACV 2020" in text  # a citation
+    assert f"{by_name['wlasl_clips']['files']} files, sha256 in {by_name['wlasl_clips']['checksums']}" in text
 
 
 def test_fetch_from_mirror_folder_unicode_and_noop(shared_data: Path, tmp_path: Path, monkeypatch, capsys) -> None:
@@ -122,4 +125,9 @@ def test_user_errors(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.delenv(registry.MIRROR_ENV, raising=False)
     assert main(["data", "fetch", "wlasl_clips", "--to", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert registry.MIRROR_ENV in err and "github.com/andreewaziz" in err
+    assert err.startswith("signrec data fetch: error: wlasl_clips: nothing has been fetched to")
+    assert "(no such folder)" in err and registry.MIRROR_ENV in err and "github.com/andreewaziz" in err
+    (tmp_path / "wlasl_clips").mkdir()
+    assert main(["data", "fetch", "wlasl_clips", "--to", str(tmp_path)]) == 2
+    files = len(registry.manifest("wlasl_clips").files)
+    assert f"{files} of {files} files are missing or damaged" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import time
 from pathlib import Path
 
@@ -274,11 +275,23 @@ def test_stream_limit(classifier: Classifier) -> None:
         assert denied.value.status_code == 429
 
 
-def test_cli_serve_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve", str(tmp_path), "--port", "0"]) == 2
+def test_cli_serve_errors(mlr511_tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    assert main(["serve", str(tmp_path)]) == 2
     assert "not a signrec model folder" in capsys.readouterr().err
-    assert main(["serve", str(tmp_path), "--max-fps", "0"]) == 2
-    assert "max_fps must be > 0" in capsys.readouterr().err
+    for option, value in (("--port", "0"), ("--port", "99999"), ("--port", "http"), ("--max-fps", "0")):
+        with pytest.raises(SystemExit) as refused:
+            main(["serve", str(mlr511_tiny_model), option, value])
+        assert refused.value.code == 2 and f"argument {option}" in capsys.readouterr().err
+
+    def started(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the server started on a port in use")
+
+    monkeypatch.setattr("uvicorn.run", started)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert main(["serve", str(mlr511_tiny_model), "--port", str(port)]) == 2
+    assert f"127.0.0.1:{port} is already in use" in capsys.readouterr().err
 
 
 def test_onnxruntime_backend_gives_the_same_answers(mlr511_tiny_model: Path, classifier: Classifier, tmp_path: Path,

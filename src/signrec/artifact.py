@@ -207,7 +207,7 @@ class Classifier:
         if path.is_file() and path.name in (META, WEIGHTS, ONNX):
             path = path.parent
         if not (path / META).is_file():
-            raise ArtifactError(f"{path}: not a signrec model folder (no {META})")
+            raise ArtifactError(_not_a_model(path))
         try:
             meta = json.loads((path / META).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -246,6 +246,15 @@ class Classifier:
             raise ArtifactError(f"{path}: weights do not fit model {name!r} with {len(labels)} labels and "
                                 f"{spec.n_features} features: {str(exc).splitlines()[0]}") from None
         return cls(labels, spec, name, hparams, model=model.eval(), meta=meta, backend=backend)
+
+
+def _not_a_model(path: Path) -> str:
+    """Why `path` is no model folder; a run folder (from `signrec train`) is the usual mistake, so it is named."""
+    if not path.exists():
+        return f"{path}: no such folder"
+    if (path / "model" / META).is_file():
+        return f"{path}: not a signrec model folder (no {META}); did you mean {path / 'model'}?"
+    return f"{path}: not a signrec model folder (no {META})"
 
 
 def _check_meta(path: Path, meta: dict[str, Any]) -> tuple[list[str], FeatureSpec, str, dict[str, Any]]:

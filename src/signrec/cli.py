@@ -2,7 +2,8 @@
 
 A command module defines `add_arguments(parser)` and `run(args) -> int` (exit status),
 or other function names given in COMMANDS. Only the chosen command's module is imported,
-so `signrec --help` stays fast. A SignrecError ends the command with its message and exit 2.
+so `signrec --help` stays fast. A SignrecError ends the command with its message and exit 2, after
+`args.prog` (`signrec data`; a module with actions of its own sets it to `signrec data fetch` and the like).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from signrec import SignrecError, __version__
@@ -40,16 +41,23 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "demo": ("signrec.demo", "fetch data, extract, train, evaluate and predict, end to end", "add_arguments", "run"),
 }
 
+DESCRIPTION = ("Recognise sign language in video: MediaPipe Holistic landmarks, a classifier you train on them, "
+               "and answers for files, a camera or an HTTP server.")
+EPILOG = ("The usual order: data (fetch a dataset), extract (videos -> landmarks; or import other formats), train, "
+          "evaluate, then predict, live or serve; export adds an ONNX model for them, show draws landmarks, and demo "
+          "runs the whole pipeline on a public dataset. `signrec COMMAND --help` gives a command's options.")
+
 EXIT_ERROR = 2
 """Exit status for a usage or input error. Partial failures (some files bad) use 1."""
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="signrec", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="signrec", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"signrec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text, add_fn, _run) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(prog=p.prog)
         if name == command:
             getattr(importlib.import_module(module), add_fn)(p)
     return parser
@@ -64,13 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         with native_logs_hidden():
             return int(getattr(importlib.import_module(module), run_fn)(args) or 0)
     except SignrecError as exc:
-        print(f"signrec {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{args.prog}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print(f"signrec {args.command}: interrupted", file=sys.stderr)
+        print(f"{args.prog}: interrupted", file=sys.stderr)
         return 130
 
 
@@ -111,6 +119,29 @@ def native_logs_hidden() -> Iterator[None]:
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+Range = tuple[Callable[[float], bool], str]
+"""Which numbers an option may take, and how to say so."""
+AT_LEAST_ONE: Range = (lambda v: v >= 1, ">= 1")
+NON_NEGATIVE: Range = (lambda v: v >= 0, ">= 0")
+POSITIVE: Range = (lambda v: v > 0, "> 0")
+PROBABILITY: Range = (lambda v: 0 <= v <= 1, "between 0 and 1")  # refuses nan too
+
+
+def number(kind: type, allowed: Range) -> Callable[[str], Any]:
+    """argparse type of a number in a range; argparse names the option in the error
+    ("argument --max-epochs: must be >= 1, got 0"), where a check further in would name a field."""
+    test, text = allowed
+
+    def parse(value: str) -> Any:
+        parsed = kind(value)
+        if not test(parsed):
+            raise argparse.ArgumentTypeError(f"must be {text}, got {value}")
+        return parsed
+
+    parse.__name__ = kind.__name__  # argparse's own "invalid int value: 'x'"
+    return parse
 
 
 def emit(args: argparse.Namespace, result: Any, text: str) -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from signrec import SignrecError
+from signrec import SignrecError, cli
 from signrec.landmarks import (
     PARTS,
     POSE_LEFT_SHOULDER,
@@ -327,7 +327,7 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("continuous signing")
     defaults = StreamSettings()
     helps = {
-        "threshold": "do not report a sign whose probability is below this",
+        "threshold": "do not report a sign whose probability (0-1) is below this",
         "smoothing": "weight of the newest prediction in the live top-3 moving average (1 = no smoothing)",
         "stride": "while signing, update the live top-3 every N frames",
         "gap": "seconds with hands lowered that end a sign",
@@ -335,9 +335,10 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
         "max_hold": "seconds of hands held still (raised) that also end a sign",
         "raise_level": "a wrist higher than this many shoulder widths below the shoulders starts a sign",
     }
+    types = {"threshold": cli.number(float, cli.PROBABILITY)}
     for name in _CLI_SETTINGS:
         default = getattr(defaults, name)
-        group.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
+        group.add_argument("--" + name.replace("_", "-"), type=types.get(name, type(default)), default=default,
                            help=f"{helps[name]} [%(default)s]")
 
 

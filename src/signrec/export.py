@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from signrec import SignrecError, __version__
+from signrec import SignrecError, __version__, cli
 from signrec import landmarks as lm
 from signrec.artifact import ONNX, Classifier, pad_batch
 from signrec.files import atomic_path
@@ -189,13 +189,13 @@ def _training_data(classifier: Classifier) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="model folder (from `signrec train`)")
-    parser.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default: onnx)")
-    parser.add_argument("--out", help=f"output file (default: MODEL/{ONNX}, where `--backend onnxruntime` looks)")
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default: %(default)s)")
+    parser.add_argument("model", help="model folder: RUN/model, made by `signrec train`")
+    parser.add_argument("--format", choices=["onnx"], default="onnx", help="export format [%(default)s]")
+    parser.add_argument("--out", help=f"output file [MODEL/{ONNX}, where `--backend onnxruntime` looks]")
+    parser.add_argument("--opset", type=cli.number(int, cli.AT_LEAST_ONE), default=DEFAULT_OPSET, help="ONNX opset [%(default)s]")
     parser.add_argument("--check", nargs="+", default=[], metavar="FILE",
                         help="real inputs for the parity check: landmark .npy, videos or a labels.csv "
-                             "(default: the model's training data, if it is still there)")
+                             "[the model's training data, if it is still there]")
     from signrec.cli import add_json_flag
 
     add_json_flag(parser)

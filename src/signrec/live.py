@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import torch
 
-from signrec import SignrecError
+from signrec import SignrecError, cli
 from signrec.artifact import BACKENDS, Classifier
 from signrec.continuous import StreamRecognizer, add_stream_arguments, settings_from_args
 from signrec.extract import MODEL_FIELDS, ExtractSettings, HolisticExtractor, add_settings_arguments
@@ -139,9 +139,10 @@ def draw(update: LiveUpdate) -> np.ndarray:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="model folder (from `signrec train`)")
+    parser.add_argument("model", help="model folder: RUN/model, made by `signrec train`")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--camera", type=int, default=None, metavar="N", help="camera index (default: 0)")
+    where.add_argument("--camera", type=cli.number(int, cli.NON_NEGATIVE), default=0, metavar="N",
+                       help="camera index [%(default)s]")
     where.add_argument("--video", help="a video file, read as if it were a camera")
     where.add_argument("--url", help="a stream URL (rtsp://, http://, ...)")
     parser.add_argument("--headless", action="store_true",
@@ -151,14 +152,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--realtime", action="store_true", help="pace a --video at its frame rate")
     parser.add_argument("--backend", choices=BACKENDS, default="torch",
                         help="run the classifier with torch or the exported model.onnx [%(default)s]")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=cli.number(int, cli.AT_LEAST_ONE), default=1,
                         help="torch threads for the classifier (1 keeps per-frame latency steady) [%(default)s]")
     add_settings_arguments(parser, models=False)  # the model says which landmark models made its data
     add_stream_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    source = args.video or args.url or (args.camera if args.camera is not None else 0)
+    source = args.video or args.url or args.camera
     if not args.headless and sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
             and not os.environ.get("WAYLAND_DISPLAY"):
         raise SignrecError("no display to open a window on; use --headless for JSON lines")

@@ -1,11 +1,12 @@
 """Recognise the sign in each of some files: videos (extracted on the fly) or landmark .npy files.
 
-    signrec predict RUN/model clip.mp4 other.npy [--top-k 3] [--threshold 0.5] [--json]
+    signrec predict RUN/model clip.mp4 other.npy [--top-k 3] [--threshold 0.4] [--json]
     signrec predict RUN/model recording.mp4 --continuous      # a sequence of signs -> words with times
 
 A prediction whose probability is below the threshold is reported as "unknown": an isolated-sign
 classifier always picks one of its labels, and a low score is the only hint that it saw none of them.
 With --continuous every sign found in the recording is listed with its times, "unknown" below the threshold.
+The default threshold is `signrec live`'s, so that both find the same words in the same recording.
 A file that can not be read is reported and the others are still predicted (exit status 1).
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from signrec import SignrecError, cli
+from signrec.continuous import StreamSettings, transcribe
 
 UNKNOWN = "unknown"
 
@@ -35,8 +37,8 @@ def _load(path: Path, classifier: Any, with_fps: bool = False) -> tuple[np.ndarr
     return load_or_extract(path, settings), None
 
 
-def predict_files(classifier: Any, paths: Sequence[str | os.PathLike], top_k: int = 3, threshold: float = 0.5,
-                  progress: bool = False) -> list[dict[str, Any]]:
+def predict_files(classifier: Any, paths: Sequence[str | os.PathLike], top_k: int = 3,
+                  threshold: float = StreamSettings.threshold, progress: bool = False) -> list[dict[str, Any]]:
     """One result per path, in order: {"path", "label", "confidence", "top": [{"label", "p"}]} or {"path", "error"}."""
     from tqdm import tqdm
 
@@ -64,10 +66,8 @@ def _ranked(labels: Sequence[str], p: np.ndarray, top_k: int, threshold: float) 
 
 
 def transcribe_files(classifier: Any, paths: Sequence[str | os.PathLike], fps: float | None = None,
-                     threshold: float = 0.5) -> list[dict[str, Any]]:
+                     threshold: float = StreamSettings.threshold) -> list[dict[str, Any]]:
     """Continuous signing: per file {"path", "fps", "words": [{"label", "start", "end", "confidence"}]}."""
-    from signrec.continuous import transcribe
-
     results: list[dict[str, Any]] = []
     for path in map(Path, paths):
         try:
@@ -103,24 +103,25 @@ def format_table(results: Sequence[dict[str, Any]]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="model folder (e.g. RUN/model)")
+    parser.add_argument("model", type=Path, help="model folder: RUN/model, made by `signrec train`")
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="video files or landmark .npy files")
-    parser.add_argument("--top-k", type=int, default=3, help="how many labels to list per file [%(default)s]")
-    parser.add_argument("--threshold", type=float, default=0.5,
-                        help='below this probability the answer is "unknown" [%(default)s]')
+    parser.add_argument("--top-k", type=cli.number(int, cli.AT_LEAST_ONE), default=3,
+                        help="how many labels to list per file [%(default)s]")
+    parser.add_argument("--threshold", type=cli.number(float, cli.PROBABILITY), default=StreamSettings.threshold,
+                        help='below this probability (0-1) the answer is "unknown"; the default is `signrec live`\'s '
+                             '[%(default)s]')
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                         help="onnxruntime runs MODEL/model.onnx (see `signrec export`) [%(default)s]")
     parser.add_argument("--continuous", action="store_true",
                         help="each input is a sequence of signs: print words with start/end times")
-    parser.add_argument("--fps", type=float, help="frame rate of .npy inputs for --continuous (videos know theirs)")
+    parser.add_argument("--fps", type=cli.number(float, cli.POSITIVE), help="frame rate of .npy inputs for --continuous (videos know theirs)")
     cli.add_json_flag(parser)
+    parser.epilog = "Exit status: 0 every input predicted, 1 some inputs failed (listed), 2 bad usage or model."
 
 
 def run(args: argparse.Namespace) -> int:
     from signrec.artifact import Classifier
 
-    if args.top_k < 1:
-        raise SignrecError("--top-k must be at least 1")
     classifier = Classifier.load(args.model, backend=args.backend)
     if args.continuous:
         results = transcribe_files(classifier, args.inputs, args.fps, args.threshold)

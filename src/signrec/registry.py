@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import os
 import sys
+import textwrap
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -136,9 +138,14 @@ def get(name: str) -> Dataset:
         raise RegistryError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None
 
 
-def manifest(name: str) -> Manifest:
+def manifest_file(name: str) -> Traversable:
+    """The checksum list shipped for `name`, in sha256sum format: `sha256sum -c` checks a fetched copy with it."""
     get(name)
-    text = (resources.files("signrec") / "datasets" / f"{name}.sha256").read_text(encoding="utf-8")
+    return resources.files("signrec") / "datasets" / f"{name}.sha256"
+
+
+def manifest(name: str) -> Manifest:
+    text = manifest_file(name).read_text(encoding="utf-8")
     files, total = [], 0
     for line in text.splitlines():
         if line.startswith("# bytes="):
@@ -246,10 +253,12 @@ def fetch(name: str, to: str | os.PathLike, progress: bool = True) -> FetchRepor
         return report
     mirror = _mirror()
     if mirror is None:
+        state = (f"nothing has been fetched to {target} yet (no such folder)" if not target.exists()
+                 else f"{len(todo)} of {len(man.files)} files are missing or damaged in {target}")
         raise RegistryError(
-            f"{name}: {len(todo)} of {len(man.files)} files are missing or damaged in {target} and no mirror is "
-            f"set. Set {MIRROR_ENV} to a folder (or http(s) URL) holding {name}/ in signrec's layout. "
-            f"Upstream: {ds.source} ({ds.licence})")
+            f"{name}: {state}, and there is no mirror to fetch from. Set {MIRROR_ENV} to a folder (or http(s) "
+            f"URL) holding {name}/ in signrec's prepared layout (there is no public host of it yet). The original "
+            f"data, in its own layout: {ds.source} ({ds.licence})")
     size = man.total_bytes if len(todo) == len(man.files) else None  # else: a byte counter, no bar
     with tqdm(total=size, desc=f"fetch {name}", unit="B", unit_scale=True,
               disable=None if progress else True, file=sys.stderr) as bar:
@@ -277,11 +286,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from signrec.cli import add_json_flag
 
     sub = parser.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    add_json_flag(sub.add_parser("list", help="the named datasets with source, licence and size"))
+    list_p = sub.add_parser("list", help="the named datasets: description, size, source, licence, citation and "
+                                         "checksum list")
     fetch_p = sub.add_parser("fetch", help=f"fetch and verify a dataset (from ${MIRROR_ENV})")
     fetch_p.add_argument("name", help="dataset name, see `signrec data list`")
     fetch_p.add_argument("--to", type=Path, required=True, help="folder; the dataset goes into TO/NAME")
-    add_json_flag(fetch_p)
+    for action in (list_p, fetch_p):
+        action.set_defaults(prog=action.prog)  # errors read `signrec data fetch: error: ...`
+        add_json_flag(action)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -291,14 +303,23 @@ def run(args: argparse.Namespace) -> int:
         rows = []
         for ds in DATASETS.values():
             man = manifest(ds.name)
-            rows.append({**asdict(ds), "files": len(man.files), "bytes": man.total_bytes})
-        text = "\n".join(f"{r['name']:<20} {r['kind']:<7} {r['files']:>5} files {r['bytes'] / 1e6:7.1f} MB  "
-                         f"{r['licence']}\n{'':<20} {r['source']}" for r in rows)
-        emit(args, rows, text)
+            rows.append({**asdict(ds), "files": len(man.files), "bytes": man.total_bytes,
+                         "checksums": str(manifest_file(ds.name))})
+        emit(args, rows, "\n\n".join(map(_describe, rows)))
         return 0
     report = fetch(args.name, args.to)
     emit(args, report.to_dict(), report.text())
     return 1 if report.errors else 0
+
+
+def _describe(row: dict[str, object]) -> str:
+    """One dataset of `signrec data list`, as text."""
+    indent = " " * 4
+    fields = [("", row["description"]), ("licence: ", row["licence"]), ("source: ", row["source"]),
+              ("cite: ", row["citation"]), ("checksums: ", f"{row['files']} files, sha256 in {row['checksums']}")]
+    return "\n".join([f"{row['name']} ({row['kind']}, {row['files']} files, {row['bytes'] / 1e6:.1f} MB)"] + [
+        textwrap.fill(f"{label}{value}", width=110, initial_indent=indent, subsequent_indent=indent * 2)
+        for label, value in fields])
 
 
 if __name__ == "__main__":  # maintainers: python -m signrec.registry /path/to/prepared/datasets

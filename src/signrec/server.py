@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import functools
 import hmac
 import json
 import logging
 import math
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -50,7 +52,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from signrec import SignrecError, __version__, landmarks
+from signrec import SignrecError, __version__, cli, landmarks
 from signrec.continuous import StreamRecognizer
 from signrec.extract import MODEL_FIELDS, ExtractSettings, HolisticExtractor, extract_video
 from signrec.sources import VIDEO_EXTENSIONS, open_source
@@ -59,6 +61,7 @@ log = logging.getLogger("signrec.server")
 
 STATIC_DIR = Path(__file__).with_name("static")
 API_KEY_HEADER = "X-API-Key"
+PORTS: cli.Range = (lambda v: 1 <= v <= 65535, "between 1 and 65535")
 LAYOUT_HELP = (
     f"Each frame is {landmarks.N_LANDMARKS} [x, y, z] points in the {landmarks.LAYOUT} layout of MediaPipe "
     "Holistic: pose 0-32, face 33-500, left hand 501-521, right hand 522-542, in normalised image "
@@ -530,29 +533,57 @@ class Bucket:
 # --- command line ------------------------------------------------------------------------------------------
 
 
+def check_address(host: str, port: int) -> None:
+    """Refuse, in one line, an address that can not be listened on (the port taken, a host not of this machine)
+    before uvicorn tries: it would log the error and exit 3. Bound as asyncio's create_server binds for uvicorn:
+    every address of `host`, with SO_REUSEADDR, so a port that only has old connections closing is free."""
+    try:
+        addresses = set(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE))
+    except socket.gaierror as exc:
+        raise SignrecError(f"--host {host}: no such address ({exc.strerror})") from None
+    for family, kind, proto, _name, address in addresses:
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError:  # an address family this machine lacks (IPv6), skipped as asyncio skips it
+            continue
+        with sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise SignrecError(f"{host}:{port} is already in use (another server, or another `signrec "
+                                       "serve`, listens there); stop it or choose another --port") from None
+                raise SignrecError(f"can not listen on {host}:{port}: {exc.strerror}") from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = ServerSettings()
-    parser.add_argument("model", help="a trained model folder (from `signrec train`)")
+    parser.add_argument("model", help="model folder: RUN/model, made by `signrec train`")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: all) [%(default)s]")
-    parser.add_argument("--port", type=int, default=8000, help="[%(default)s]")
+    parser.add_argument("--port", type=cli.number(int, PORTS), default=8000, help="TCP port to listen on, 1-65535 [%(default)s]")
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                         help="run the model with PyTorch or with ONNX Runtime (needs `signrec export`) [%(default)s]")
     parser.add_argument("--api-key", default=os.environ.get("SIGNREC_API_KEY"),
-                        help="require this key in the X-API-Key header (default: $SIGNREC_API_KEY; none = open)")
+                        help="require this key in the X-API-Key header [$SIGNREC_API_KEY, else none: open to all]")
     parser.add_argument("--cors-origins", nargs="*", default=[], metavar="ORIGIN",
-                        help="browser origins allowed to call the API, e.g. https://example.org ('*': any)")
-    parser.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_mb,
+                        help="browser origins allowed to call the API, e.g. https://example.org ('*': any) [none]")
+    parser.add_argument("--max-upload-mb", type=cli.number(float, cli.POSITIVE), default=defaults.max_upload_mb,
                         help="largest upload or stream message, in MB; larger gets 413 [%(default)s]")
-    parser.add_argument("--max-duration-s", type=float, default=defaults.max_duration_s,
+    parser.add_argument("--max-duration-s", type=cli.number(float, cli.POSITIVE), default=defaults.max_duration_s,
                         help="longest video or landmark sequence, in seconds; longer gets 413 [%(default)s]")
-    parser.add_argument("--max-fps", type=float, default=defaults.max_fps,
+    parser.add_argument("--max-fps", type=cli.number(float, cli.POSITIVE), default=defaults.max_fps,
                         help="faster videos are subsampled; a stream sending camera frames faster has frames "
                              "dropped (429) [%(default)s]")
-    parser.add_argument("--workers", type=int, default=defaults.workers,
+    parser.add_argument("--workers", type=cli.number(int, cli.AT_LEAST_ONE), default=defaults.workers,
                         help="videos processed at once [%(default)s]")
-    parser.add_argument("--max-streams", type=int, default=defaults.max_streams,
+    parser.add_argument("--max-streams", type=cli.number(int, cli.AT_LEAST_ONE), default=defaults.max_streams,
                         help="live WebSocket streams at once [%(default)s]")
     parser.add_argument("--quiet", action="store_true", help="no log line per request (warnings and errors only)")
+    parser.epilog = ("Exit status: 0 stopped with Ctrl+C, 2 bad usage, a model that can not be loaded or an address "
+                     "that can not be listened on (such as a port already in use).")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
@@ -572,6 +603,7 @@ def run(args: argparse.Namespace) -> int:
     # intra-op threads fighting MediaPipe for the cores make it far slower (see live.LiveRecognizer).
     torch.set_num_threads(1)
     classifier = Classifier.load(args.model, backend=args.backend)
+    check_address(args.host, args.port)
     app = create_app(classifier, settings)
     print(f"signrec serve: {len(classifier.labels)} signs from {args.model} ({args.backend}); "
           f"page http://{args.host}:{args.port}/  docs http://{args.host}:{args.port}/docs\n"
