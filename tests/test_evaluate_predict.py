@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,7 +17,7 @@ import pytest
 from learning_data import mlr511_videos
 from signrec import cli, dataset
 from signrec.artifact import Classifier
-from signrec.evaluate import display_label, plot_confusion, read_log
+from signrec.evaluate import display_label, plot_confusion, read_log, trained_signers
 from signrec.extract import ensure_landmarks
 from signrec.predict import UNKNOWN, predict_files
 from signrec.train import TrainConfig, train
@@ -52,6 +54,73 @@ def test_evaluate_on_videos_of_an_unseen_signer(trained: Path, shared_data: Path
     assert cli.main(["evaluate", str(trained / "run" / "model"), str(test_csv), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "top-1" in text and "confusion.png" in text and "Sleep" in text
+
+
+def test_evaluate_names_videos_and_warns_of_signers_the_model_has_seen(trained: Path, shared_data: Path, capsys,
+                                                                      monkeypatch) -> None:
+    monkeypatch.setenv("SIGNREC_CACHE", str(trained / "cache"))
+    model = str(trained / "run" / "model")
+    # The training videos (cached by the fixture) are scored, with a warning naming who the model saw.
+    train_csv = trained / "train" / "labels.csv"
+    assert cli.main(["evaluate", model, str(train_csv), "--out", str(trained / "eval-seen"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 12
+    assert report["seen_signers"] == {"clips": 12, "train": ["user05", "user06"], "val": ["user07"]}
+    assert cli.main(["evaluate", model, str(train_csv), "--out", str(trained / "eval-seen")]) == 0
+    assert "WARNING: 12 of 12 clips are by signers the model has seen (trained on user05, user06; " \
+           "early-stopped on user07)" in capsys.readouterr().out
+    # A model saved before model.json held its split still finds it in the run folder's split.json.
+    classifier = Classifier.load(model)
+    classifier.meta["training"]["split"] = "by signer: test=[] val=['user07']"
+    assert trained_signers(classifier, trained / "run") == {"train": ["user05", "user06"], "val": ["user07"]}
+    assert trained_signers(classifier) == {"train": [], "val": []}
+    # Misclassified clips are named by their videos, not by their cached landmark files: with the two signs'
+    # labels swapped, the unseen signer's clips are (mostly) misclassified.
+    test_csv = mlr511_videos(shared_data, trained / "test" / "labels.csv", SIGNS, ("user08",), ("R01", "R02"))
+    swap = dict(zip(SIGNS, reversed(SIGNS), strict=True))
+    dataset.write_labels(test_csv, [dataclasses.replace(s, label=swap[s.label]) for s in dataset.read_labels(test_csv)])
+    try:
+        out = trained / "eval-swapped"
+        assert cli.main(["evaluate", model, str(test_csv), "--out", str(out), "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        videos = {str(s.path) for s in dataset.read_labels(test_csv)}
+        assert report["misclassified"] and {w["path"] for w in report["misclassified"]} <= videos
+        assert report["seen_signers"]["clips"] == 0
+        with open(out / "misclassified.csv", newline="", encoding="utf-8") as fh:
+            assert [row["path"] for row in csv.DictReader(fh)] == [w["path"] for w in report["misclassified"]]
+        assert cli.main(["evaluate", model, str(test_csv), "--out", str(out)]) == 0
+        text = capsys.readouterr().out
+        assert f"  {report['misclassified'][0]['path']}: " in text and "WARNING" not in text
+    finally:
+        mlr511_videos(shared_data, test_csv, SIGNS, ("user08",), ("R01", "R02"))
+
+
+def test_evaluate_one_clip_and_labels_the_model_does_not_know(trained: Path, shared_data: Path, tmp_path: Path,
+                                                              capsys, monkeypatch) -> None:
+    monkeypatch.setenv("SIGNREC_CACHE", str(trained / "cache"))
+    test_csv = mlr511_videos(shared_data, trained / "test" / "labels.csv", SIGNS, ("user08",), ("R01", "R02"))
+    clips = dataset.read_labels(ensure_landmarks(test_csv, progress=False))
+    model = str(trained / "run" / "model")
+    one = tmp_path / "one.csv"
+    dataset.write_labels(one, clips[:1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's warning on a single class is not the user's concern
+        assert cli.main(["evaluate", model, str(one), "--out", str(tmp_path / "eval")]) == 0
+    assert "\n1 clip: top-1" in "\n" + capsys.readouterr().out
+    # None of the labels known: the answer says so and lists both sides.
+    strange = tmp_path / "strange.csv"
+    dataset.write_labels(strange, [dataclasses.replace(s, label=f"Eat{i % 2}") for i, s in enumerate(clips)])
+    assert cli.main(["evaluate", model, str(strange), "--out", str(tmp_path / "eval")]) == 2
+    assert "none of the dataset's labels ('Eat0', 'Eat1') are among the model's ('Hi', 'Sleep')" \
+        in capsys.readouterr().err
+    # Some unknown: those clips are left out, and the report says how many and why.
+    mixed = tmp_path / "mixed.csv"
+    dataset.write_labels(mixed, [clips[0], dataclasses.replace(clips[1], label="Eat")])
+    assert cli.main(["evaluate", model, str(mixed), "--out", str(tmp_path / "eval"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 1 and report["skipped_unknown_label"] == 1 and report["unknown_labels"] == ["Eat"]
+    assert cli.main(["evaluate", model, str(mixed), "--out", str(tmp_path / "eval")]) == 0
+    assert "left out 1 clip: their labels ('Eat') are not among the model's" in capsys.readouterr().out
 
 
 def test_predict_videos_and_landmarks_keeps_going_past_bad_files(trained: Path, shared_data: Path, capsys,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from learning_data import lsa64_subset
 from signrec import SignrecError, cli
 from signrec.artifact import Classifier
-from signrec.train import TrainConfig, train, train_loso
+from signrec.train import TrainConfig, duration, train, train_loso
 
 FAST = {"max_epochs": 12, "patience": 4, "hparams": {"hidden": 48}}
 
@@ -46,6 +47,7 @@ def test_training_on_unseen_signer_beats_chance(lsa64_small: Path, tmp_path: Pat
     model = Classifier.load(run / "model")
     assert model.meta["metrics"]["test"]["top1"] == metrics["test"]["top1"]
     assert model.meta["training"]["config"]["test_signers"] == ["008"]
+    assert model.meta["training"]["split"]["signers"] == split["signers"]  # evaluate warns of these signers
 
 
 def test_resume_continues_from_last_checkpoint(lsa64_tiny: Path, tmp_path: Path, capsys) -> None:
@@ -72,7 +74,19 @@ def test_model_to_deploy_learns_from_every_signer_but_the_validating_one(lsa64_t
     assert "test" not in metrics and metrics["val"]["n"] == 6
     split = json.loads((run / "split.json").read_text())
     assert split["signers"] == {"train": ["001", "002", "003"], "val": ["004"], "test": []}
+    assert metrics["split"]["signers"] == split["signers"] and metrics["model"] == str(run / "model")
     assert Classifier.load(run / "model").labels == ["Accept", "Food", "Green"]
+
+
+def test_the_terminal_shows_the_default_split_and_keeps_progress_bars_off_stdout(lsa64_tiny: Path, tmp_path: Path,
+                                                                                 capsys) -> None:
+    assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "run"), "--max-epochs", "2",
+                     "--hparam", "hidden=16"]) == 0
+    out, err = capsys.readouterr()
+    assert err.startswith("split: by signer: train 001, 002 (12 clips), val 003 (6 clips), test 004 (6 clips)\n")
+    assert "Epoch 1" in err and "Epoch" not in out and "it/s" not in out
+    assert re.match(r"trained lstm for 2 epochs in \d\.\d s \(best epoch \d\)\n", out), out
+    assert [duration(s) for s in (0.04, 9.94, 42.4, 754.6)] == ["0.0 s", "9.9 s", "42 s", "12 min 35 s"]
 
 
 def test_leave_one_signer_out(lsa64_tiny: Path, tmp_path: Path, capsys) -> None:
@@ -122,4 +136,16 @@ def test_bad_options_are_user_errors(lsa64_tiny: Path, tmp_path: Path, capsys) -
     assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "r"), "--loso", "--jobs", "2",
                      "--devices", "2"]) == 2
     assert "DDP" in capsys.readouterr().err
-    assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "r"), "--loso", "--jobs", "0"]) == 2
+    # Nonsensical numbers are refused by the option's own name, before any work; the API checks them too.
+    for option, value, message in (("--max-epochs", "0", ">= 1"), ("--batch-size", "0", ">= 1"), ("--lr", "0", "> 0"),
+                                   ("--patience", "-1", ">= 0"), ("--label-smoothing", "1", ">= 0 and < 1"),
+                                   ("--jobs", "0", ">= 1"), ("--threads", "0", ">= 1"), ("--seed", "-1", ">= 0")):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "r"), option, value])
+        assert exit_.value.code == 2 and f"argument {option}: must be {message}" in capsys.readouterr().err
+    with pytest.raises(SignrecError, match="max_epochs must be >= 1, got 0"):
+        TrainConfig(max_epochs=0)
+    # An unknown feature setting gets the list of known ones, as --hparam does.
+    assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "r"), "--feature", "nosuchkey=1"]) == 2
+    err = capsys.readouterr().err
+    assert "nosuchkey" in err and "use_z" in err and "frames" in err

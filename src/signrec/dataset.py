@@ -109,6 +109,16 @@ class Split:
                         (("train", self.train), ("val", self.val), ("test", self.test))},
         }
 
+    def describe(self) -> str:
+        """One line for the terminal: which signers (or, for a random split, how many clips) go where."""
+        by_signer = self.how.startswith("by signer")
+        parts = []
+        for name, part in (("train", self.train), ("val", self.val), ("test", self.test)):
+            signers = signers_of(part)
+            who = ", ".join(signers) if len(signers) <= 6 else f"{len(signers)} signers"
+            parts.append(f"{name} {who} ({len(part)} clips)" if by_signer and signers else f"{name} {len(part)} clips")
+        return ("by signer: " if by_signer else "random, stratified by label: ") + ", ".join(parts)
+
 
 def _require_signers(samples: Sequence[Sample], wanted: Iterable[str], option: str) -> None:
     known = set(signers_of(samples))

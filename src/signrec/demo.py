@@ -41,10 +41,10 @@ def data_root() -> Path:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="where the run and report go [%(default)s]")
     parser.add_argument("--data-root", type=Path,
-                        help="where the dataset is fetched to (default: a local $SIGNREC_DATA_MIRROR folder in "
-                             "place, else the signrec cache)")
+                        help="where the dataset is fetched to [a local $SIGNREC_DATA_MIRROR folder, used in place; "
+                             "else the signrec cache]")
     parser.add_argument("--model", default="lstm", help="network to train [%(default)s]")
-    parser.add_argument("--frame-step", type=int, default=2,
+    parser.add_argument("--frame-step", type=cli.number(int, cli.AT_LEAST_ONE), default=2,
                         help="extract every n-th video frame: 2 (7.5 fps) halves extraction, so that the whole demo "
                              "fits in 15 minutes on 2 cores; 1 for every frame [%(default)s]")
     cli.add_json_flag(parser)
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from signrec.evaluate import evaluate
     from signrec.extract import ExtractSettings, ensure_landmarks
     from signrec.predict import predict_files
-    from signrec.train import TrainConfig, train
+    from signrec.train import TrainConfig, duration, train
 
     out: Path = args.out
     timings: dict[str, float] = {}
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = train(landmarks_csv, run_dir, config, progress=not args.json)
     assert metrics is not None  # a single process is always rank zero
     step("train", f"3/5 trained {args.model} on {len(dataset.signers_of(videos)) - 2} signers: "
-                  f"{metrics['epochs']} epochs, best {metrics['best_epoch']}, {metrics['fit_seconds']:.0f} s")
+                  f"{metrics['epochs']} epochs, best {metrics['best_epoch']}, {duration(metrics['fit_seconds'])}")
 
     classifier = Classifier.load(run_dir / "model")
     held_out = [s for s in dataset.read_labels(landmarks_csv) if s.signer == TEST_SIGNER]
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         f"confusion matrix:   {files['confusion']}",
         f"learning curves:    {files.get('learning_curves', run_dir / 'learning_curves.png')}",
         f"misclassified:      {files['misclassified']}",
-        f"total time:         {sum(timings.values()):.0f} s",
+        f"total time:         {duration(sum(timings.values()))}",
         "",
         f"next: signrec predict {run_dir / 'model'} YOUR_VIDEO.mp4",
     ])

@@ -5,22 +5,27 @@
 Writes to DIR (default: beside the model, `evaluation/`): report.json (top-1, top-5, macro-F1, per-class
 precision/recall), misclassified.csv (file, true, predicted, confidence), confusion.png and, when the model
 sits in a training run folder, learning_curves.png from the run's CSV log. DATA may be videos: they are
-extracted once and cached (extract.ensure_landmarks).
+extracted once and cached (extract.ensure_landmarks); files are still named by their videos.
+
+Clips of signers the model trained or early-stopped on are scored too, with a warning: their accuracy says
+little about new signers.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import unicodedata
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from signrec import cli
+from signrec import SignrecError, cli
 from signrec.dataset import Sample, read_labels
 from signrec.files import atomic_path, write_json
 
@@ -49,25 +54,33 @@ def score(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str], per_clas
 
 
 def evaluate(classifier: Any, samples: Sequence[Sample], out: str | os.PathLike | None = None,
-             run_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Score `classifier` on `samples`; bad files and labels the model does not know are reported, not fatal."""
+             run_dir: str | os.PathLike | None = None, sources: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Score `classifier` on `samples`; bad files and labels the model does not know are reported, not fatal.
+
+    `sources` maps a sample's landmark file to the video it was extracted from, the name the user knows it by.
+    """
     from signrec import landmarks
     from signrec.train import load_arrays
 
     index = {label: i for i, label in enumerate(classifier.labels)}
-    unknown = sorted({s.label for s in samples if s.label not in index})
-    kept, arrays, bad = load_arrays([s for s in samples if s.label in index])
-    report: dict[str, Any] = {"bad_files": bad, "unknown_labels": unknown,
-                              "skipped_unknown_label": sum(s.label not in index for s in samples)}
+    known = [s for s in samples if s.label in index]
+    if not known:
+        raise SignrecError(f"none of the dataset's labels ({_few(sorted({s.label for s in samples}))}) are among "
+                           f"the model's ({_few(classifier.labels)}); is this the dataset the model was made for?")
+    kept, arrays, bad = load_arrays(known)
+    report: dict[str, Any] = {"bad_files": bad, "unknown_labels": sorted({s.label for s in samples} - set(index)),
+                              "skipped_unknown_label": len(samples) - len(known)}
     if not kept:
         raise landmarks.LandmarkError("no usable sample to evaluate" + (f": {bad[0]}" if bad else ""))
+    report["seen_signers"] = seen_signers(kept, trained_signers(classifier, run_dir))
     y = np.array([index[s.label] for s in kept])
     proba = classifier.predict_proba(arrays)
     report.update(score(y, proba, classifier.labels))
     pred = proba.argmax(1)
+    sources = sources or {}
     report["misclassified"] = [
-        {"path": str(s.path), "true": s.label, "pred": classifier.labels[p], "confidence": float(proba[i, p]),
-         "p_true": float(proba[i, y[i]])}
+        {"path": sources.get(s.key, s.key), "true": s.label, "pred": classifier.labels[p],
+         "confidence": float(proba[i, p]), "p_true": float(proba[i, y[i]])}
         for i, (s, p) in enumerate(zip(kept, pred, strict=True)) if p != y[i]]
     if out is not None:
         out = Path(out)
@@ -85,6 +98,42 @@ def evaluate(classifier: Any, samples: Sequence[Sample], out: str | os.PathLike 
             report["files"]["learning_curves"] = str(out / "learning_curves.png")
         write_json(out / "report.json", report)
     return report
+
+
+def trained_signers(classifier: Any, run_dir: str | os.PathLike | None = None) -> dict[str, list[str]]:
+    """The signers a model trained ("train") and early-stopped ("val") on, from its model.json; for a model saved
+    before model.json held them, from split.json of its run folder. Empty when unknown."""
+    split = classifier.meta.get("training", {}).get("split")
+    if not isinstance(split, dict) and run_dir is not None and (Path(run_dir) / "split.json").is_file():
+        split = json.loads((Path(run_dir) / "split.json").read_text(encoding="utf-8"))
+    signers = split.get("signers", {}) if isinstance(split, dict) else {}
+    return {part: list(signers.get(part, [])) for part in ("train", "val")}
+
+
+def seen_signers(samples: Sequence[Sample], trained: dict[str, list[str]]) -> dict[str, Any]:
+    """Which of `samples` come from signers in `trained`: scores on them overstate accuracy on new people."""
+    seen = {part: sorted({s.signer for s in samples if s.signer in names}) for part, names in trained.items()}
+    every = set(seen["train"]) | set(seen["val"])
+    return {"clips": sum(s.signer in every for s in samples), **seen}
+
+
+def _few(items: Sequence[str], k: int = 5) -> str:
+    """The first `k` items, quoted, and how many more."""
+    shown = ", ".join(repr(item) for item in items[:k])
+    return shown + (f" and {len(items) - k} more" if len(items) > k else "")
+
+
+def video_sources(data: str | os.PathLike, landmarks_csv: Path) -> dict[str, str]:
+    """Landmark file -> its video, when `data` is a video dataset that ensure_landmarks extracted to the cache
+    folder of `landmarks_csv` (the same plan as the extraction's, so the pairs match); empty for landmark data."""
+    from signrec.extract import LABELS, plan_jobs
+
+    data = Path(data)
+    if data.is_dir() and (data / LABELS).is_file():
+        data = data / LABELS
+    if data.resolve() == landmarks_csv.resolve():
+        return {}
+    return {str(job.output.resolve()): str(job.source) for job in plan_jobs(data, landmarks_csv.parent)}
 
 
 # ---- plots ---------------------------------------------------------------------------------------
@@ -114,7 +163,9 @@ def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]
 
     plt = _pyplot()
     used = np.unique(np.concatenate([y_true, y_pred]))
-    cm = confusion_matrix(y_true, y_pred, labels=used)
+    with warnings.catch_warnings():  # one class used is a 1x1 matrix, rightly: the plot shows only the used ones
+        warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
+        cm = confusion_matrix(y_true, y_pred, labels=used)
     rows = cm.sum(1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
     names = [display_label(labels[i]) for i in used]
@@ -200,6 +251,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="where to write report and plots (default: MODEL/../evaluation)")
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
     cli.add_json_flag(parser)
+    parser.epilog = ("Clips of signers the model was trained or early-stopped on (listed in its model.json) are "
+                     "scored too, but with a warning, and counted under seen_signers in the --json report: for "
+                     "accuracy on new people, evaluate on signers the model never saw. Exit status: 0 done, "
+                     "1 some files could not be read (listed), 2 bad usage.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -213,14 +268,24 @@ def run(args: argparse.Namespace) -> int:
     model_dir = Path(args.model).resolve()
     run_dir = model_dir.parent if (model_dir.parent / "logs" / "metrics.csv").is_file() else None
     out = args.out or model_dir.parent / "evaluation"
-    report = evaluate(classifier, samples, out, run_dir)
+    report = evaluate(classifier, samples, out, run_dir, video_sources(args.data, csv_path))
     cli.emit(args, report, format_report(report))
     return 1 if report["bad_files"] else 0
 
 
 def format_report(report: dict[str, Any], worst: int = 10) -> str:
-    lines = [f"{report['n']} clips: top-1 {report['top1']:.1%}  top-5 {report['top5']:.1%}  "
-             f"macro-F1 {report['macro_f1']:.3f}", "", f"{'class':<24} precision  recall  clips"]
+    lines = []
+    seen = report["seen_signers"]
+    if seen["clips"]:
+        parts = [f"{name} {', '.join(seen[part])}" for part, name in (("train", "trained on"),
+                                                                      ("val", "early-stopped on")) if seen[part]]
+        lines += [f"WARNING: {seen['clips']} of {report['n']} clips are by signers the model has seen "
+                  f"({'; '.join(parts)}): their scores overstate accuracy on new signers.", ""]
+    if report["unknown_labels"]:
+        lines += [f"left out {_clips(report['skipped_unknown_label'])}: their labels "
+                  f"({_few(report['unknown_labels'])}) are not among the model's", ""]
+    lines += [f"{_clips(report['n'])}: top-1 {report['top1']:.1%}  top-5 {report['top5']:.1%}  "
+              f"macro-F1 {report['macro_f1']:.3f}", "", f"{'class':<24} precision  recall  clips"]
     for label, c in report["per_class"].items():
         if c["support"]:
             lines.append(f"{label:<24} {c['precision']:9.1%} {c['recall']:7.1%} {c['support']:6d}")
@@ -230,9 +295,10 @@ def format_report(report: dict[str, Any], worst: int = 10) -> str:
         lines += [f"  {w['path']}: {w['true']} -> {w['pred']} ({w['confidence']:.0%})" for w in wrong[:worst]]
     for problem in report["bad_files"]:
         lines.append(f"skipped: {problem}")
-    if report["unknown_labels"]:
-        lines.append(f"skipped {report['skipped_unknown_label']} clip(s) with labels the model does not know: "
-                     f"{report['unknown_labels']}")
     if "files" in report:
         lines += ["", "written: " + ", ".join(report["files"].values())]
     return "\n".join(lines)
+
+
+def _clips(n: int) -> str:
+    return f"{n} clip" + ("" if n == 1 else "s")

@@ -58,6 +58,16 @@ from signrec.files import write_json, write_text
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("warmup-cosine", "cosine", "onecycle", "plateau", "constant")
 
+FRACTION: cli.Range = (lambda v: 0 <= v < 1, ">= 0 and < 1")
+RANGES: dict[str, cli.Range] = {
+    "lr": cli.POSITIVE, "weight_decay": cli.NON_NEGATIVE, "warmup_epochs": cli.NON_NEGATIVE,
+    "label_smoothing": FRACTION, "mixup": cli.NON_NEGATIVE, "batch_size": cli.AT_LEAST_ONE,
+    "max_epochs": cli.AT_LEAST_ONE, "patience": cli.NON_NEGATIVE, "seed": cli.NON_NEGATIVE,
+    "val_fraction": (lambda v: 0 < v < 1, "> 0 and < 1"), "test_fraction": FRACTION,
+    "devices": cli.AT_LEAST_ONE, "num_nodes": cli.AT_LEAST_ONE, "threads": cli.AT_LEAST_ONE,
+}
+"""The numeric TrainConfig fields' ranges: checked for API users and, by the option's name, on the command line."""
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -104,11 +114,10 @@ class TrainConfig:
         if unknown:
             raise SignrecError(f"model {self.model!r} has no hyperparameter(s) {unknown}; "
                                f"known: {sorted(default_hparams(self.model))}")
-        if self.mixup < 0 or self.label_smoothing < 0:
-            raise SignrecError(f"mixup and label_smoothing must be >= 0, got {self.mixup} and {self.label_smoothing}")
-        for name in ("batch_size", "max_epochs", "devices", "num_nodes", "threads"):
-            if getattr(self, name) < 1:
-                raise SignrecError(f"{name} must be at least 1")
+        for name, (allowed, text) in RANGES.items():
+            if not allowed(getattr(self, name)):
+                raise SignrecError(f"{name} must be {text}, got {getattr(self, name)}")
+        self.feature_spec()  # unknown or mistyped feature settings are refused now, not after loading the data
         object.__setattr__(self, "test_signers", tuple(self.test_signers))
         object.__setattr__(self, "val_signers", tuple(self.val_signers))
 
@@ -123,10 +132,7 @@ class TrainConfig:
     def feature_spec(self):
         from signrec.features import FeatureSpec
 
-        try:
-            return FeatureSpec(**self.features)
-        except TypeError as exc:
-            raise SignrecError(f"bad feature setting: {exc}") from None
+        return FeatureSpec.from_dict({**FeatureSpec().to_dict(), **self.features})
 
 
 # ---- data ----------------------------------------------------------------------------------------
@@ -217,8 +223,9 @@ def _lightning():
 
 
 def build_lightning_classes():
-    """The LightningModule and DataModule; built lazily so `signrec --help` does not import Lightning."""
+    """The LightningModule, DataModule and progress bar; built lazily so `signrec --help` does not import Lightning."""
     L = _lightning()
+    from lightning.pytorch.callbacks import TQDMProgressBar
 
     class SignModule(L.LightningModule):
         """Cross-entropy training of any (x, mask) -> logits network."""
@@ -334,7 +341,18 @@ def build_lightning_classes():
             self._train.clear()
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    return L, SignModule, FeatureData
+    class StderrProgressBar(TQDMProgressBar):
+        """Lightning's progress bars on stderr (its own go to stdout), so that stdout carries only results."""
+
+        def init_train_tqdm(self):
+            with contextlib.redirect_stdout(sys.stderr):
+                return super().init_train_tqdm()
+
+        def init_validation_tqdm(self):
+            with contextlib.redirect_stdout(sys.stderr):
+                return super().init_validation_tqdm()
+
+    return L, SignModule, FeatureData, StderrProgressBar
 
 
 @contextlib.contextmanager
@@ -373,7 +391,7 @@ def fit(model: nn.Module, train: tuple[list[np.ndarray], list[int]], val: tuple[
     """Train `model` (x, mask) -> logits with Lightning; checkpoints and logs go to `run`."""
     if not val[0]:
         raise SignrecError("the validation set is empty; name --val-signers or use more data")
-    L, SignModule, FeatureData = build_lightning_classes()
+    L, SignModule, FeatureData, ProgressBar = build_lightning_classes()
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
@@ -399,7 +417,8 @@ def fit(model: nn.Module, train: tuple[list[np.ndarray], list[int]], val: tuple[
     trainer = L.Trainer(
         max_epochs=config.max_epochs, accelerator=config.accelerator, devices=config.devices,
         num_nodes=config.num_nodes, strategy=strategy, logger=loggers,
-        callbacks=[checkpoint, stopper, LearningRateMonitor(logging_interval="epoch")],
+        callbacks=[checkpoint, stopper, LearningRateMonitor(logging_interval="epoch"),
+                   *([ProgressBar()] if progress else [])],
         reload_dataloaders_every_n_epochs=1 if augmentation is not None else 0,
         num_sanity_val_steps=0, log_every_n_steps=1, enable_progress_bar=progress, enable_model_summary=False,
     )
@@ -447,14 +466,18 @@ def _prepend_log(earlier: str, log: Path) -> None:
 # ---- one run -------------------------------------------------------------------------------------
 def train(data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig = TrainConfig(),
           resume: bool = False, progress: bool = True) -> dict[str, Any] | None:
-    """Train on DATA into the run folder `out`; returns metrics (None on DDP ranks other than 0)."""
+    """Train on DATA into the run folder `out`; returns metrics with the split and the model folder (None on DDP
+    ranks other than 0). With `progress`, the split and Lightning's progress bars are shown on stderr."""
     samples, made = load_dataset(data)
     samples, arrays, bad = load_arrays(samples)
     out = Path(out)
     split = restore_split(out, samples) if resume else make_split(samples, config)
-    return train_split(split, dict(zip((s.key for s in samples), arrays, strict=True)), out, config,
-                       labels=dataset.labels_of(samples), skipped=bad, data=str(data), landmark_models=made,
-                       resume=resume, progress=progress)
+    if progress and _is_global_zero():
+        print(f"split: {split.describe()}", file=sys.stderr, flush=True)
+    metrics = train_split(split, dict(zip((s.key for s in samples), arrays, strict=True)), out, config,
+                          labels=dataset.labels_of(samples), skipped=bad, data=str(data), landmark_models=made,
+                          resume=resume, progress=progress)
+    return None if metrics is None else {**metrics, "split": split.summary(), "model": str(out / "model")}
 
 
 def train_split(split: Split, arrays: dict[str, np.ndarray], out: Path, config: TrainConfig,
@@ -495,7 +518,7 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], out: Path, config: 
     if not result.is_rank_zero:
         return None
     classifier = Classifier(labels, spec, config.model, hparams, model=result.model.eval(),
-                            meta={"training": {"config": config.to_dict(), "data": data, "split": split.how},
+                            meta={"training": {"config": config.to_dict(), "data": data, "split": split.summary()},
                                   "landmarks": landmark_models or {}})
     metrics: dict[str, Any] = {"epochs": result.epochs, "best_epoch": result.best_epoch,
                                "stopped_early": result.stopped_early, "fit_seconds": round(result.seconds, 2)}
@@ -568,7 +591,7 @@ def train_loso(data: str | os.PathLike, out: str | os.PathLike, config: TrainCon
         results[signer] = metrics
         if metrics is not None:
             print(f"fold {signer}: top-1 {metrics['test']['top1']:.1%} ({metrics['epochs']} epochs, "
-                  f"{metrics['fit_seconds']:.0f} s)", file=sys.stderr, flush=True)
+                  f"{duration(metrics['fit_seconds'])})", file=sys.stderr, flush=True)
 
     if jobs > 1 and len(todo) > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -625,6 +648,16 @@ def _fold_worker(signer: str, out: Path, config: TrainConfig, resume: bool,
                        progress=progress)
 
 
+def duration(seconds: float) -> str:
+    """A wall time as a person reads it: tenths of a second when short, minutes when long."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s"
+
+
 def loso_table(summary: dict[str, Any]) -> str:
     lines = ["| test signer | clips | top-1 | top-5 | macro-F1 | epochs | fit s |", "|---|---|---|---|---|---|---|"]
     for r in summary["folds"]:
@@ -666,25 +699,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                         help="train on the landmarks as recorded")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.optimizer}")
-    parser.add_argument("--lr", type=float, help=f"peak learning rate (default {d.lr})")
-    parser.add_argument("--weight-decay", type=float, help=f"default {d.weight_decay}")
+    parser.add_argument("--lr", type=cli.number(float, RANGES["lr"]), help=f"peak learning rate (default {d.lr})")
+    parser.add_argument("--weight-decay", type=cli.number(float, RANGES["weight_decay"]),
+                        help=f"default {d.weight_decay}")
     parser.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (default {d.schedule})")
-    parser.add_argument("--label-smoothing", type=float, help=f"default {d.label_smoothing}")
-    parser.add_argument("--mixup", type=float, help=f"Beta(a, a) mixup of training batches, 0 = off (default {d.mixup})")
-    parser.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
-    parser.add_argument("--max-epochs", type=int, help=f"default {d.max_epochs}")
-    parser.add_argument("--patience", type=int, help=f"early-stopping patience in epochs (default {d.patience})")
-    parser.add_argument("--seed", type=int, help=f"default {d.seed}")
+    parser.add_argument("--label-smoothing", type=cli.number(float, RANGES["label_smoothing"]),
+                        help=f"default {d.label_smoothing}")
+    parser.add_argument("--mixup", type=cli.number(float, RANGES["mixup"]),
+                        help=f"Beta(a, a) mixup of training batches, 0 = off (default {d.mixup})")
+    parser.add_argument("--batch-size", type=cli.number(int, RANGES["batch_size"]), help=f"default {d.batch_size}")
+    parser.add_argument("--max-epochs", type=cli.number(int, RANGES["max_epochs"]), help=f"default {d.max_epochs}")
+    parser.add_argument("--patience", type=cli.number(int, RANGES["patience"]),
+                        help=f"early-stopping patience in epochs (default {d.patience})")
+    parser.add_argument("--seed", type=cli.number(int, RANGES["seed"]), help=f"default {d.seed}")
     parser.add_argument("--test-signers", type=_signers, metavar="A,B", help="signers held out for testing")
     parser.add_argument("--val-signers", type=_signers, metavar="A,B", help="signers used for early stopping")
     parser.add_argument("--loso", action="store_true", help="leave-one-signer-out: one run per signer + summary")
-    parser.add_argument("--jobs", type=int, default=1,
+    parser.add_argument("--jobs", type=cli.number(int, cli.AT_LEAST_ONE), default=1,
                         help="with --loso: folds trained at once, one process each (default 1; e.g. the number of "
                              "cores divided by --threads)")
-    parser.add_argument("--devices", type=int, help="processes per node; > 1 trains with DDP")
-    parser.add_argument("--num-nodes", type=int, help="machines (launch with torchrun or srun, see docs)")
+    parser.add_argument("--devices", type=cli.number(int, RANGES["devices"]),
+                        help="processes per node; > 1 trains with DDP")
+    parser.add_argument("--num-nodes", type=cli.number(int, RANGES["num_nodes"]),
+                        help="machines (launch with torchrun or srun: see the docstring at the top of signrec/train.py)")
     parser.add_argument("--accelerator", help=f"Lightning accelerator (default {d.accelerator})")
-    parser.add_argument("--threads", type=int, help=f"torch threads per process (default {d.threads})")
+    parser.add_argument("--threads", type=cli.number(int, RANGES["threads"]),
+                        help=f"torch threads per process (default {d.threads})")
     parser.add_argument("--tensorboard", action="store_true", default=None, help="also write TensorBoard logs")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint, with its saved config and split "
@@ -725,13 +765,13 @@ def run(args: argparse.Namespace) -> int:
     metrics = train(args.data, args.out, config, resume=args.resume, progress=not args.json)
     if metrics is None:
         return 0
-    lines = [f"trained {config.model} for {metrics['epochs']} epochs in {metrics['fit_seconds']:.0f} s "
+    lines = [f"trained {config.model} for {metrics['epochs']} epochs in {duration(metrics['fit_seconds'])} "
              f"(best epoch {metrics['best_epoch']})"]
     for name in ("val", "test"):
         if name in metrics:
             m = metrics[name]
             lines.append(f"{name}: top-1 {m['top1']:.1%}  top-5 {m['top5']:.1%}  macro-F1 {m['macro_f1']:.3f}"
-                         f"  ({m['n']} clips)")
-    lines.append(f"model: {args.out / 'model'}   curves: {args.out / 'learning_curves.png'}")
+                         f"  ({m['n']} clip{'' if m['n'] == 1 else 's'})")
+    lines.append(f"model: {metrics['model']}   curves: {args.out / 'learning_curves.png'}")
     cli.emit(args, metrics, "\n".join(lines))
     return 0
