@@ -99,6 +99,8 @@ def test_bad_inputs_are_reported_and_the_rest_extracted(shared_data, tmp_path, c
     assert set(failed) == {"v/zero.mp4", "v/text.mp4", "v/corrupt.mp4", "v/missing.mp4"}
     assert "empty file" in failed["v/zero.mp4"]
     assert "no such file" in failed["v/missing.mp4"]
+    # it exists and is not empty: said so, with what is known
+    assert "exists (20 bytes)" in failed["v/text.mp4"] and "can not decode it as video" in failed["v/text.mp4"]
     assert all("mp4" in reason for reason in failed.values())  # each reason names its file
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["videos"]["v/good1.mp4"]["status"] == "ok"
@@ -109,9 +111,60 @@ def test_bad_inputs_are_reported_and_the_rest_extracted(shared_data, tmp_path, c
     assert landmarks.load(samples[0].path).shape[1:] == (543, 3)
 
 
-def test_missing_input_is_a_usage_error(tmp_path, capsys):
-    assert main(["extract", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
-    assert "nope" in capsys.readouterr().err
+@pytest.mark.parametrize("name", ["nope", "nope.mp4"])
+def test_missing_input_is_a_usage_error(tmp_path, capsys, name):
+    assert main(["extract", str(tmp_path / name), "--out", str(tmp_path / "o")]) == 2
+    assert f"{name}: no such file or folder" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing written
+
+
+def test_bad_output_folder_is_one_clear_error(shared_data, tmp_path, capsys):
+    """Refused before any video is read: one line naming the folder, exit 2, no traceback."""
+    clip = shared_data / "mlr511_arsl/videos/user06/G01/R01.mp4"
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    for out, problem in ((afile, "exists and is not a folder"), (afile / "sub", "can not create the output folder")):
+        assert main(["extract", str(clip), "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"signrec extract: error: {out}: {problem}") and len(err.splitlines()) == 1, err
+    assert afile.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--workers", "0", "must be >= 1, got 0"), ("--workers", "-1", "must be >= 1, got -1"),
+    ("--workers", "two", "invalid int value: 'two'"), ("--frame-step", "0", "must be >= 1, got 0"),
+    ("--max-side", "-5", "must be >= 0, got -5")])
+def test_bad_numbers_are_refused_by_option_name(tmp_path, capsys, option, value, says):
+    with pytest.raises(SystemExit) as exit_:
+        main(["extract", str(tmp_path), "--out", str(tmp_path / "o"), option, value])
+    assert exit_.value.code == 2
+    assert f"argument {option}: {says}" in capsys.readouterr().err
+
+
+def test_failure_lines_name_the_file_once(tmp_path, capsys):
+    """A CSV pointing outside its folder: each failure names the source once (absolute), live and in the summary."""
+    lists, videos = tmp_path / "lists", tmp_path / "videos"
+    lists.mkdir()
+    videos.mkdir()
+    (videos / "text.mp4").write_text("this is not a video\n")
+    missing = tmp_path / "elsewhere" / "missing" / "clip.mp4"
+    (lists / "labels.csv").write_text(f"path,label\n{missing},a\n../videos/text.mp4,b\n")
+    assert main(["extract", str(lists / "labels.csv"), "--out", str(tmp_path / "out"), "--workers", "1"]) == 1
+    captured = capsys.readouterr()
+    failures = [line.strip() for line in captured.out.splitlines() if "FAILED" in line]
+    assert failures == [f"FAILED {missing}: no such file",
+                        f"FAILED {videos / 'text.mp4'}: can not open as a video: the file exists (20 bytes) but "
+                        "OpenCV can not decode it as video"]
+    live = [line[line.index("FAILED"):].strip() for line in captured.err.splitlines() if "FAILED" in line]
+    assert live == failures  # the same words as they happen and at the end
+
+
+def test_summary_counts_the_frames_processed(shared_data, tmp_path, capsys):
+    clip = shared_data / "mlr511_arsl/videos/user06/G01/R01.mp4"
+    assert main(["extract", str(clip), "--out", str(tmp_path), "--frame-step", "2", "--quiet"]) == 0
+    frames = json.loads((tmp_path / "manifest.json").read_text())["videos"]["R01.mp4"]["frames"]
+    assert frames == (frame_count(clip) + 1) // 2
+    assert f"; {frames} frames in " in capsys.readouterr().out
 
 
 def test_resume_after_kill(shared_data, tmp_path):

@@ -32,7 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from signrec import SignrecError, __version__, landmarks
+from signrec import SignrecError, __version__, cli, landmarks
 from signrec.dataset import Sample, read_labels, write_labels
 from signrec.files import write_json
 from signrec.sources import VIDEO_EXTENSIONS, SourceError, open_source, prefetch
@@ -240,7 +240,8 @@ class Job:
 
 @dataclass
 class Report:
-    """What a batch run did. `failed` maps a video to its reason."""
+    """What a batch run did. `failed` maps a video (its key in the manifest) to the reason, which begins with
+    the video's path as given or absolute. `frames` counts the frames run through Holistic (after frame_step)."""
 
     out_dir: Path
     done: list[str] = field(default_factory=list)
@@ -288,21 +289,23 @@ def plan_jobs(input_path: str | os.PathLike, out_dir: str | os.PathLike) -> list
             sample = Sample(video.resolve(), label) if label else None
             jobs.append(Job(video, out_dir / rel.with_suffix(".npy"), rel.as_posix(), sample))
         return jobs
-    if input_path.exists() or input_path.suffix:
+    if input_path.exists():
         return [Job(input_path, out_dir / (input_path.stem + ".npy"), input_path.name)]
     raise ExtractError(f"{input_path}: no such file or folder")
 
 
 def _work(source: str, output: str, settings: ExtractSettings) -> dict[str, Any]:
-    """Runs in a worker process; never raises, so one bad video can not stop the batch."""
+    """Runs in a worker process; never raises, so one bad video can not stop the batch. An error begins with
+    the video's path, once: the reports print it as it is."""
     try:
         array, info = extract_video(source, settings)
         landmarks.save(output, array)
         return {"status": "ok", **info}
     except SignrecError as exc:
-        return {"status": "failed", "error": str(exc)}
+        error = str(exc)
     except Exception as exc:  # a decoder or MediaPipe crash on one file is reported, not fatal
-        return {"status": "failed", "error": f"{source}: {type(exc).__name__}: {exc}"}
+        error = f"{type(exc).__name__}: {exc}"
+    return {"status": "failed", "error": error if error.startswith(f"{source}: ") else f"{source}: {error}"}
 
 
 def _worker_init() -> None:
@@ -311,6 +314,19 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
+
+
+def _prepare_out_dir(out_dir: Path) -> None:
+    """Create the output folder before any video is read: a bad --out is one clear error, not a failure
+    per video and a traceback at the end."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExtractError(f"{out_dir}: exists and is not a folder; choose another --out")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExtractError(f"{out_dir}: can not create the output folder ({exc.strerror})") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise ExtractError(f"{out_dir}: the output folder is not writable")
 
 
 def _load_manifest(out_dir: Path, settings: ExtractSettings, overwrite: bool) -> dict[str, Any]:
@@ -347,6 +363,7 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
 
     out_dir = Path(out_dir)
     jobs = plan_jobs(input_path, out_dir)
+    _prepare_out_dir(out_dir)
     manifest = _load_manifest(out_dir, settings, overwrite)
     report = Report(out_dir)
     todo: list[Job] = []
@@ -354,6 +371,8 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
         if not job.source.is_file():
             report.failed[job.rel] = f"{job.source}: no such file"
             manifest["videos"][job.rel] = {"status": "failed", "error": report.failed[job.rel]}
+            if progress:
+                print(f"FAILED {report.failed[job.rel]}", file=sys.stderr)
         elif job.output.exists() and not overwrite:
             report.skipped.append(job.rel)
             if manifest["videos"].get(job.rel, {}).get("status") != "ok":  # finished just before a kill
@@ -371,12 +390,13 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
         manifest["videos"][job.rel] = info
         if info["status"] == "ok":
             report.done.append(job.rel)
-            report.frames += info["frames"] * settings.frame_step
+            report.frames += info["frames"]
             if info["warnings"]:
                 report.warnings[job.rel] = info["warnings"]
         else:
             report.failed[job.rel] = info["error"]
-            tqdm.write(f"failed: {info['error']}", file=sys.stderr)
+            if progress:  # as it happens, above the bar; the summary lists every failure again at the end
+                tqdm.write(f"FAILED {info['error']}", file=sys.stderr)
         bar.update(1)
         bar.set_postfix(frames_per_s=f"{report.frames / (time.perf_counter() - start):.0f}", failed=len(report.failed))
 
@@ -389,7 +409,6 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
         todo = _run_pool(todo, workers, settings, record, out_dir, manifest)
     bar.close()
     report.seconds = time.perf_counter() - start
-    out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / MANIFEST, manifest)
     _write_dataset_labels(jobs, out_dir)
     for rel, notes in report.warnings.items():
@@ -485,8 +504,8 @@ def ensure_landmarks(data: str | os.PathLike, cache_dir: str | os.PathLike | Non
     name = (data.parent.name if data.is_file() else data.name) or "data"
     out_dir = Path(cache_dir) if cache_dir else cache_root() / "landmarks" / f"{name}-{key}"
     report = extract_dataset(data, out_dir, settings, workers, progress=progress)
-    for rel, reason in report.failed.items():
-        warnings.warn(f"skipping {rel}: {reason}", stacklevel=2)
+    for reason in report.failed.values():
+        warnings.warn(f"skipping {reason}", stacklevel=2)
     if not (out_dir / LABELS).is_file():
         raise ExtractError(f"{data}: no labelled video could be extracted")
     return out_dir / LABELS
@@ -497,9 +516,9 @@ def ensure_landmarks(data: str | os.PathLike, cache_dir: str | os.PathLike | Non
 
 def add_settings_arguments(parser: argparse.ArgumentParser, models: bool = True) -> None:
     """Extraction flags; `models=False` leaves out the landmark model choice, which a trained model fixes."""
-    parser.add_argument("--max-side", type=int, default=ExtractSettings.max_side,
+    parser.add_argument("--max-side", type=cli.number(int, cli.NON_NEGATIVE), default=ExtractSettings.max_side,
                         help="downscale frames whose longer side is larger (0: never) [%(default)s]")
-    parser.add_argument("--frame-step", type=int, default=ExtractSettings.frame_step,
+    parser.add_argument("--frame-step", type=cli.number(int, cli.AT_LEAST_ONE), default=ExtractSettings.frame_step,
                         help="keep every n-th frame [%(default)s]")
     if not models:
         return
@@ -519,7 +538,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("input", help="a video, a folder of videos (recursive) or a dataset labels.csv")
     parser.add_argument("--out", required=True, help="output folder: one .npy per video, labels.csv, manifest.json")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--workers", type=cli.number(int, cli.AT_LEAST_ONE), default=None, help="processes (default: all cores)")
     parser.add_argument("--overwrite", action="store_true", help="redo videos whose .npy already exists")
     add_settings_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -535,7 +554,7 @@ def run(args: argparse.Namespace) -> int:
     lines = [f"extracted {len(report.done)} video(s), skipped {len(report.skipped)} already done, "
              f"failed {len(report.failed)}; {report.frames} frames in {report.seconds:.1f} s "
              f"({report.fps:.1f} frames/s) -> {report.out_dir}"]
-    lines += [f"  FAILED {rel}: {reason}" for rel, reason in report.failed.items()]
+    lines += [f"  FAILED {reason}" for reason in report.failed.values()]
     lines += [f"  warning {rel}: {'; '.join(notes)}" for rel, notes in report.warnings.items()]
     emit(args, report.to_dict(), "\n".join(lines))
     return 1 if report.failed else 0

@@ -46,8 +46,15 @@ class CaptureSource:
         self.live = live
         self._cap = cv2.VideoCapture(spec)
         if not self._cap.isOpened():
-            kind = "camera" if isinstance(spec, int) else ("stream" if live else "video")
-            raise SourceError(f"{spec}: can not open as a {kind} (missing, empty, or not a video OpenCV can decode)")
+            if isinstance(spec, int):
+                raise SourceError(f"camera {spec}: can not open (not connected, in use by another program, "
+                                  "or no permission)")
+            if live:
+                raise SourceError(f"{spec}: can not open as a stream (unreachable, or not a stream OpenCV can "
+                                  "decode)")
+            # open_source has checked that the file exists and is not empty
+            raise SourceError(f"{spec}: can not open as a video: the file exists ({os.path.getsize(spec)} bytes) "
+                              "but OpenCV can not decode it as video")
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         if not (0.0 < self.fps < 1000.0):
             self.fps = 0.0
