@@ -197,3 +197,69 @@ def test_import_refuses_to_overwrite_its_source(shared_data: Path, tmp_path: Pat
     assert main(["import", "hands", str(data), "--out", str(data)]) == 2
     assert "overwrite the source" in capsys.readouterr().err
     assert (data / "landmarks/050_001_001.npy").read_bytes() == before
+
+
+def test_hands_import_refuses_a_video_dataset_once(shared_data: Path, tmp_path: Path, capsys) -> None:
+    assert main(["import", "hands", str(shared_data / "mlr511_arsl/labels.csv"), "--out", str(tmp_path / "o")]) == 2
+    captured = capsys.readouterr()
+    assert len(captured.err.splitlines()) == 1 and not captured.out
+    assert "800 of 800 rows are videos" in captured.err and "signrec extract" in captured.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_hands_import_warns_of_empty_sequences(shared_data: Path, tmp_path: Path, capsys) -> None:
+    """LSA64 has sequences without a hand in any frame: imported (all NaN), but each one said, like extract does."""
+    hands = shared_data / "lsa64_hands/landmarks"
+    (tmp_path / "notes.npy").write_text("not an array\n")
+    rows = [(hands / "050_001_001.npy", "Accept"), (hands / "017_001_001.npy", "Skimmer"), (tmp_path / "notes.npy", "x")]
+    (tmp_path / "labels.csv").write_text("path,label\n" + "".join(f"{p},{label}\n" for p, label in rows),
+                                         encoding="utf-8")
+    code, report = run_json(capsys, "import", "hands", tmp_path / "labels.csv", "--out", tmp_path / "out")
+    assert (code, report["converted"], report["failed"]) == (1, 2, 1)
+    assert report["warnings"] == [{"file": str(hands / "017_001_001.npy"), "warning": "no landmarks in any frame: all NaN"}]
+    assert np.isnan(landmarks.load(tmp_path / "out/landmarks/017_001_001.npy")).all()
+    # a file that is no .npy at all is called that, not a pickle NumPy refused to load
+    assert report["errors"][0]["error"] == f"{tmp_path / 'notes.npy'}: not a landmark .npy file (no NumPy .npy header; 13 bytes)"
+    assert main(["import", "hands", str(tmp_path / "labels.csv"), "--out", str(tmp_path / "out")]) == 1
+    text = capsys.readouterr().out
+    assert "1 failed, 1 with warnings" in text and f"  warning {hands / '017_001_001.npy'}: no landmarks" in text
+
+
+def labelled_hands(shared_data: Path, folder: Path, labels: list[str]) -> Path:
+    """A hands dataset of real LSA64 sequences, one per label."""
+    files = sorted((shared_data / "lsa64_hands/landmarks").glob("050_*.npy"))[:len(labels)]
+    folder.mkdir()
+    csv_path = folder / "labels.csv"
+    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("path", "label"), *zip(map(str, files), labels, strict=True)])
+    return csv_path
+
+
+def test_export_folder_names_are_valid_everywhere(shared_data: Path, tmp_path: Path, capsys) -> None:
+    """MLR511's label "What?" is no folder name on Windows: exported as What_, and imported back as that."""
+    csv_path = labelled_hands(shared_data, tmp_path / "src", ["What?", "Hi", ".hidden", "CON"])
+    assert main(["import", "hands", str(csv_path), "--out", str(tmp_path / "lm")]) == 0
+    capsys.readouterr()
+    code, report = run_json(capsys, "export-mpdata", tmp_path / "lm", "--out", tmp_path / "MP_Data")
+    assert (code, report["converted"]) == (0, 4)
+    renamed = {"What?": "What_", ".hidden": "_hidden", "CON": "_CON"}
+    assert report["renamed"] == renamed
+    assert sorted(p.name for p in (tmp_path / "MP_Data").iterdir()) == sorted(["What_", "Hi", "_hidden", "_CON"])
+    code, report = run_json(capsys, "import", "mpdata", tmp_path / "MP_Data", "--out", tmp_path / "again")
+    assert (code, report["converted"]) == (0, 4)
+    before = {renamed.get(s.label, s.label): landmarks.load(s.path) for s in read_labels(tmp_path / "lm/labels.csv")}
+    after = {s.label: landmarks.load(s.path) for s in read_labels(tmp_path / "again/labels.csv")}
+    assert sorted(after) == sorted(before)
+    for label, array in after.items():
+        np.testing.assert_array_equal(array, before[label])
+
+
+@pytest.mark.parametrize("labels", [["What?", "What*"], ["hi", "Hi"]])
+def test_export_refuses_labels_that_share_a_folder(shared_data: Path, tmp_path: Path, capsys, labels) -> None:
+    csv_path = labelled_hands(shared_data, tmp_path / "src", labels)
+    assert main(["import", "hands", str(csv_path), "--out", str(tmp_path / "lm")]) == 0
+    capsys.readouterr()
+    assert main(["export-mpdata", str(tmp_path / "lm"), "--out", str(tmp_path / "MP_Data")]) == 2
+    err = capsys.readouterr().err
+    assert f"labels {labels[0]!r} and {labels[1]!r} would share the folder" in err and "labels.csv" in err
+    assert not (tmp_path / "MP_Data").exists()

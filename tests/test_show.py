@@ -128,3 +128,18 @@ def test_errors_name_the_file(clip, tmp_path: Path, capsys) -> None:
     assert main(["show", str(bad), "--out", str(tmp_path / "x.png")]) == 2
     assert "bad.npy" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob(".*"))
+
+
+def test_a_video_or_other_file_given_as_landmarks(shared_data: Path, tmp_path: Path, capsys) -> None:
+    """Not a landmark .npy is said so, not as a pickle NumPy refused; a video gets the way to draw it."""
+    video, text = shared_data / CLIP, tmp_path / "text.mp4"
+    text.write_text("this is not a video\n")
+    for path in (video, text):
+        assert main(["show", str(path), "--out", str(tmp_path / "x.png")]) == 2
+        err = capsys.readouterr().err
+        assert f"{path}: not a landmark .npy file" in err and "pickle" not in err
+        assert f"signrec extract {path} --out DIR" in err and f"--video {path}" in err
+    hands = shared_data / "lsa64_hands/landmarks/050_001_001.npy"
+    assert main(["show", str(hands), "--video", str(text), "--out", str(tmp_path / "x.png")]) == 2
+    assert "the file exists (20 bytes) but OpenCV can not decode it as video" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.png"))

@@ -14,7 +14,13 @@ Import (`signrec import FORMAT SRC --out DIR`) writes a landmark dataset: DIR/la
   shoulders and scaled by shoulder width, not image coordinates, and pose and face are NaN.
 
 Export (`signrec export-mpdata DATA --out DIR`) writes the tutorial layout back, so models and notebooks
-built on it can use data recorded or converted with signrec.
+built on it can use data recorded or converted with signrec. The label is the folder name there, so a label
+is made a file name valid on every system (Windows is the strictest): each character Windows forbids
+(`<>:"/\\|?*`, control characters) and a leading dot (a hidden folder, which the importer skips) or a trailing
+dot or space becomes `_`, and a name Windows reserves (CON, NUL, COM1, ...) gets a leading `_`. Imported back,
+the label is that folder name ("What?" comes back as "What_"); the export lists each label it changed, and
+refuses labels that would share a folder (also when they differ only in case, as Windows and macOS do not tell
+them apart).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +39,7 @@ from tqdm import tqdm
 
 from signrec import SignrecError, landmarks
 from signrec.dataset import Sample, read_labels, write_labels
+from signrec.sources import VIDEO_EXTENSIONS
 
 MPDATA_SIZE = 1662
 """Values in one tutorial frame vector: 33*4 + 468*3 + 21*3 + 21*3."""
@@ -140,10 +147,7 @@ def read_mpdata_sequence(folder: str | os.PathLike) -> np.ndarray:
         raise FormatError(f"{folder}: no frame .npy files")
     frames = []
     for f in files:
-        try:
-            frame = np.load(f, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise FormatError(f"{f}: not a readable .npy file ({exc})") from None
+        frame = landmarks.read_npy(f)
         if frame.shape != (MPDATA_SIZE,):
             raise FormatError(f"{f}: expected {MPDATA_SIZE} values, got shape {frame.shape}")
         frames.append(frame)
@@ -171,19 +175,27 @@ def read_hands(path: str | os.PathLike) -> np.ndarray:
 
 @dataclass
 class Report:
-    """What a batch conversion did; `failed` lists (file, reason)."""
+    """What a batch conversion did; `failed` lists (file, reason), `warnings` (file, note) for sequences
+    converted but suspect, `renamed` the labels that export changed to make folder names."""
 
     converted: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    renamed: dict[str, str] = field(default_factory=dict)
     out: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return {"out": self.out, "converted": self.converted, "failed": len(self.failed),
-                "errors": [{"file": f, "error": e} for f, e in self.failed]}
+                "errors": [{"file": f, "error": e} for f, e in self.failed],
+                "warnings": [{"file": f, "warning": w} for f, w in self.warnings],
+                **({"renamed": self.renamed} if self.renamed else {})}
 
     def text(self, verb: str) -> str:
-        lines = [f"{verb} {self.converted} sequence(s) into {self.out}; {len(self.failed)} failed"]
+        lines = [f"{verb} {self.converted} sequence(s) into {self.out}; {len(self.failed)} failed"
+                 + (f", {len(self.warnings)} with warnings" if self.warnings else "")]
         lines += [f"  FAILED {e}" for _f, e in self.failed]
+        lines += [f"  warning {f}: {w}" for f, w in self.warnings]
+        lines += [f"  label {label!r} -> folder {name!r}" for label, name in self.renamed.items()]
         return "\n".join(lines)
 
 
@@ -232,7 +244,13 @@ def _kaggle_items(src: Path) -> Iterator[_Item]:
 def _hands_items(src: Path) -> Iterator[_Item]:
     csv_path = src / "labels.csv" if src.is_dir() else src
     base = csv_path.parent.resolve()
-    for s in read_labels(csv_path):
+    samples = read_labels(csv_path)
+    videos = [s.path for s in samples if s.path.suffix.lower() in VIDEO_EXTENSIONS]
+    if videos:  # a video dataset given by mistake: one error, not one per row
+        raise FormatError(f"{csv_path}: {len(videos)} of {len(samples)} rows are videos (e.g. {videos[0].name}), "
+                          f"not hands-only landmark arrays; turn videos into landmarks with "
+                          f"`signrec extract {csv_path} --out DIR`")
+    for s in samples:
         rel = Path(os.path.relpath(s.path, base))
         if rel.parts and rel.parts[0] == "..":  # a file outside the dataset folder keeps only its name
             rel = Path(LANDMARKS_DIR) / rel.name
@@ -267,6 +285,8 @@ def import_dataset(fmt: str, src: str | os.PathLike, out: str | os.PathLike, pro
         except SignrecError as exc:
             report.failed.append((str(item.source), str(exc)))
             continue
+        if np.isnan(array).all():  # kept, as extract keeps a video with no person in it, but said
+            report.warnings.append((str(item.source), "no landmarks in any frame: all NaN"))
         report.converted += 1
         samples.append(Sample(out / item.relpath, item.label, item.signer, item.extra))
     if samples:
@@ -288,10 +308,31 @@ def import_hands(src: str | os.PathLike, out: str | os.PathLike) -> Report:
 
 # --- export -----------------------------------------------------------------------------------------------
 
-def _safe_folder_name(label: str) -> str:
-    if not label or label in (".", "..") or "/" in label or "\\" in label or "\0" in label:
-        raise FormatError(f"label {label!r} can not be a folder name in the MP_Data layout")
-    return label
+_NOT_IN_FOLDER_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]|^\.|[. ]$')
+"""Characters Windows forbids in a file name, a leading dot (hidden: importers skip it) and a trailing dot or
+space (Windows drops it)."""
+_RESERVED_NAMES = {"CON", "PRN", "AUX", "NUL", *(f"{port}{i}" for port in ("COM", "LPT") for i in range(1, 10))}
+"""Names Windows reserves for devices, with any extension."""
+
+
+def mpdata_folders(labels: Iterable[str], source: str | os.PathLike = "<labels>") -> dict[str, str]:
+    """Each label's folder name in the MP_Data layout, valid on every system (see the module's docstring).
+
+    FormatError naming `source` if two labels would share a folder, also one that differs only in case."""
+    folders: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    for label in labels:
+        if label in folders:
+            continue
+        name = _NOT_IN_FOLDER_NAMES.sub("_", label)
+        if name.split(".")[0].upper() in _RESERVED_NAMES:
+            name = f"_{name}"
+        other = owners.setdefault(name.casefold(), label)
+        if other != label:
+            raise FormatError(f"{source}: labels {other!r} and {label!r} would share the folder {name!r} "
+                              "(folder names must be valid on Windows, which also ignores case); rename one")
+        folders[label] = name
+    return folders
 
 
 def write_mpdata_sequence(folder: str | os.PathLike, array: np.ndarray) -> None:
@@ -311,14 +352,17 @@ def write_mpdata_sequence(folder: str | os.PathLike, array: np.ndarray) -> None:
 
 
 def export_mpdata(data: str | os.PathLike, out: str | os.PathLike, progress: bool = True) -> Report:
-    """Landmark dataset -> out/<label>/<index>/<frame>.npy (index counts per label, in labels.csv order)."""
+    """Landmark dataset -> out/<label's folder>/<index>/<frame>.npy (index counts per label, in labels.csv order;
+    the folder is the label made a valid name on every system, `mpdata_folders`)."""
     data, out = Path(data), Path(out)
-    samples = read_labels(data / "labels.csv" if data.is_dir() else data)
-    report = Report(out=str(out))
+    labels_csv = data / "labels.csv" if data.is_dir() else data
+    samples = read_labels(labels_csv)
+    folders = mpdata_folders((s.label for s in samples), labels_csv)
+    report = Report(out=str(out), renamed={label: name for label, name in folders.items() if name != label})
     counts: dict[str, int] = {}
     for s in tqdm(samples, desc="export mpdata", unit="seq", disable=None if progress else True):
+        name = folders[s.label]
         try:
-            name = _safe_folder_name(s.label)
             array = landmarks.load(s.path)
             index = counts.get(name, 0)
             write_mpdata_sequence(out / name / str(index), array)
@@ -360,7 +404,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("data", type=Path, help="landmark dataset: labels.csv or its folder")
     parser.add_argument("--out", type=Path, required=True,
-                        help="the MP_Data folder to write: OUT/<label>/<index>/<frame>.npy")
+                        help="the MP_Data folder to write: OUT/<label>/<index>/<frame>.npy (characters that are "
+                             "not allowed in Windows file names become _)")
     add_json_flag(parser)
 
 

@@ -61,10 +61,16 @@ def validate(array: np.ndarray, source: str | os.PathLike = "<array>") -> np.nda
 
 
 def read_npy(path: str | os.PathLike) -> np.ndarray:
-    """Any `.npy` array, without pickles; a missing or unreadable file is a LandmarkError naming it."""
+    """Any `.npy` array, without pickles; a missing or unreadable file is a LandmarkError naming it. A file that
+    is no .npy at all (a video, a text) is called that: NumPy alone would report it as a pickle it may not load."""
     path = Path(path)
     try:
-        return np.load(path, allow_pickle=False)
+        with open(path, "rb") as fh:
+            if fh.read(len(np.lib.format.MAGIC_PREFIX)) != np.lib.format.MAGIC_PREFIX:
+                raise LandmarkError(f"{path}: not a landmark .npy file (no NumPy .npy header; "
+                                    f"{path.stat().st_size} bytes)")
+            fh.seek(0)
+            return np.load(fh, allow_pickle=False)
     except FileNotFoundError:
         raise LandmarkError(f"{path}: no such file") from None
     except (ValueError, OSError, EOFError) as exc:

@@ -25,9 +25,10 @@ from mediapipe.python.solutions.face_mesh_connections import FACEMESH_CONTOURS
 from mediapipe.python.solutions.hands_connections import HAND_CONNECTIONS
 from mediapipe.python.solutions.pose_connections import POSE_CONNECTIONS
 
-from signrec import SignrecError
+from signrec import SignrecError, cli
 from signrec.files import atomic_path
-from signrec.landmarks import PARTS, read_npy, validate
+from signrec.landmarks import PARTS, LandmarkError, read_npy, validate
+from signrec.sources import VIDEO_EXTENSIONS
 
 SHEET_SUFFIXES = (".png", ".jpg", ".jpeg")
 ANIMATION_SUFFIXES = (".gif", ".mp4")
@@ -164,7 +165,8 @@ def _video_info(video: Path) -> tuple[tuple[int, int], int, float]:
     cap = cv2.VideoCapture(str(video))
     try:
         if not cap.isOpened():
-            raise ShowError(f"{video}: can not be opened as a video")
+            raise ShowError(f"{video}: can not open as a video: the file exists ({video.stat().st_size} bytes) "
+                            "but OpenCV can not decode it as video")
         size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         count, fps = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     finally:
@@ -176,10 +178,16 @@ def _video_info(video: Path) -> tuple[tuple[int, int], int, float]:
 
 def load_any(path: str | os.PathLike) -> np.ndarray:
     """A landmark .npy file; hands-only (T, 2, 21, 3) arrays are accepted too (see signrec.formats)."""
-    raw = read_npy(path)
-    if raw.ndim == 4 and raw.shape[1:] == (2, 21, 3):
-        from signrec.formats import from_hands
+    from signrec.formats import from_hands
 
+    try:
+        raw = read_npy(path)
+    except LandmarkError as exc:  # not a .npy at all; named like a video, it likely is the video itself
+        if Path(path).suffix.lower() not in VIDEO_EXTENSIONS:
+            raise
+        raise ShowError(f"{exc}. To draw a video's landmarks, extract them first (`signrec extract {path} "
+                        f"--out DIR`), then show the .npy, with `--video {path}` to draw over the video") from None
+    if raw.ndim == 4 and raw.shape[1:] == (2, 21, 3):
         return from_hands(raw, path)
     return validate(raw, path)
 
@@ -274,11 +282,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", type=Path, help="draw over this video (the one the landmarks came from)")
     parser.add_argument("--out", type=Path, required=True,
                         help=".png/.jpg: contact sheet; .gif/.mp4: animation")
-    parser.add_argument("--frames", type=int,
+    parser.add_argument("--frames", type=cli.number(int, cli.AT_LEAST_ONE),
                         help=f"how many evenly spaced frames (default: {SHEET_FRAMES} for a sheet, all for an animation)")
-    parser.add_argument("--width", type=int, default=320, help="width of one frame in pixels (default 320)")
-    parser.add_argument("--fps", type=float, help="animation speed (default: the video's, else 15)")
-    parser.add_argument("--aspect", type=float, default=1.0,
+    parser.add_argument("--width", type=cli.number(int, cli.AT_LEAST_ONE), default=320, help="width of one frame in pixels (default 320)")
+    parser.add_argument("--fps", type=cli.number(float, cli.POSITIVE), help="animation speed (default: the video's, else 15)")
+    parser.add_argument("--aspect", type=cli.number(float, cli.POSITIVE), default=1.0,
                         help="without --video: the source video's width/height (e.g. 1.78 for 16:9), "
                              "so that image-normalised landmarks keep their proportions (default 1)")
     add_json_flag(parser)
