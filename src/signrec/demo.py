@@ -39,11 +39,13 @@ def data_root() -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="where the run and report go [%(default)s]")
+    parser.add_argument("--out", type=Path, default=Path("demo_out"),
+                        help="where the run and report go [%(default)s]")
     parser.add_argument("--data-root", type=Path,
                         help="where the dataset is fetched to [a local $SIGNREC_DATA_MIRROR folder, used in place; "
                              "else the signrec cache]")
-    parser.add_argument("--model", default="lstm", help="network to train [%(default)s]")
+    parser.add_argument("--model", default="lstm", choices=("lstm", "transformer"),
+                        help="network to train [%(default)s]")
     parser.add_argument("--frame-step", type=cli.number(int, cli.AT_LEAST_ONE), default=2,
                         help="extract every n-th video frame: 2 (7.5 fps) halves extraction, so that the whole demo "
                              "fits in 15 minutes on 2 cores; 1 for every frame [%(default)s]")

@@ -192,7 +192,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model folder: RUN/model, made by `signrec train`")
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="export format [%(default)s]")
     parser.add_argument("--out", help=f"output file [MODEL/{ONNX}, where `--backend onnxruntime` looks]")
-    parser.add_argument("--opset", type=cli.number(int, cli.AT_LEAST_ONE), default=DEFAULT_OPSET, help="ONNX opset [%(default)s]")
+    parser.add_argument("--opset", type=cli.number(int, cli.AT_LEAST_ONE), default=DEFAULT_OPSET,
+                        help="ONNX opset [%(default)s]")
     parser.add_argument("--check", nargs="+", default=[], metavar="FILE",
                         help="real inputs for the parity check: landmark .npy, videos or a labels.csv "
                              "[the model's training data, if it is still there]")

@@ -537,8 +537,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from signrec.cli import add_json_flag
 
     parser.add_argument("input", help="a video, a folder of videos (recursive) or a dataset labels.csv")
-    parser.add_argument("--out", required=True, help="output folder: one .npy per video, labels.csv, manifest.json")
-    parser.add_argument("--workers", type=cli.number(int, cli.AT_LEAST_ONE), default=None, help="processes (default: all cores)")
+    parser.add_argument("--out", required=True,
+                        help="output folder: one .npy per video, labels.csv, manifest.json")
+    parser.add_argument("--workers", type=cli.number(int, cli.AT_LEAST_ONE), default=None,
+                        help="processes (default: all cores)")
     parser.add_argument("--overwrite", action="store_true", help="redo videos whose .npy already exists")
     add_settings_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -114,7 +114,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="onnxruntime runs MODEL/model.onnx (see `signrec export`) [%(default)s]")
     parser.add_argument("--continuous", action="store_true",
                         help="each input is a sequence of signs: print words with start/end times")
-    parser.add_argument("--fps", type=cli.number(float, cli.POSITIVE), help="frame rate of .npy inputs for --continuous (videos know theirs)")
+    parser.add_argument("--fps", type=cli.number(float, cli.POSITIVE),
+                        help="frame rate of .npy inputs for --continuous (videos know theirs)")
     cli.add_json_flag(parser)
     parser.epilog = "Exit status: 0 every input predicted, 1 some inputs failed (listed), 2 bad usage or model."
 

@@ -563,7 +563,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = ServerSettings()
     parser.add_argument("model", help="model folder: RUN/model, made by `signrec train`")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: all) [%(default)s]")
-    parser.add_argument("--port", type=cli.number(int, PORTS), default=8000, help="TCP port to listen on, 1-65535 [%(default)s]")
+    parser.add_argument("--port", type=cli.number(int, PORTS), default=8000,
+                        help="TCP port to listen on, 1-65535 [%(default)s]")
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                         help="run the model with PyTorch or with ONNX Runtime (needs `signrec export`) [%(default)s]")
     parser.add_argument("--api-key", default=os.environ.get("SIGNREC_API_KEY"),

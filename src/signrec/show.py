@@ -278,14 +278,17 @@ def _write_animation(out: Path, tiles: Sequence[np.ndarray], fps: float) -> None
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from signrec.cli import add_json_flag
 
-    parser.add_argument("landmarks", type=Path, help="a landmark .npy file (T, 543, 3), or hands-only (T, 2, 21, 3)")
+    parser.add_argument("landmarks", type=Path,
+                        help="a landmark .npy file (T, 543, 3), or hands-only (T, 2, 21, 3)")
     parser.add_argument("--video", type=Path, help="draw over this video (the one the landmarks came from)")
     parser.add_argument("--out", type=Path, required=True,
                         help=".png/.jpg: contact sheet; .gif/.mp4: animation")
     parser.add_argument("--frames", type=cli.number(int, cli.AT_LEAST_ONE),
                         help=f"how many evenly spaced frames (default: {SHEET_FRAMES} for a sheet, all for an animation)")
-    parser.add_argument("--width", type=cli.number(int, cli.AT_LEAST_ONE), default=320, help="width of one frame in pixels (default 320)")
-    parser.add_argument("--fps", type=cli.number(float, cli.POSITIVE), help="animation speed (default: the video's, else 15)")
+    parser.add_argument("--width", type=cli.number(int, cli.AT_LEAST_ONE), default=320,
+                        help="width of one frame in pixels (default 320)")
+    parser.add_argument("--fps", type=cli.number(float, cli.POSITIVE),
+                        help="animation speed (default: the video's, else 15)")
     parser.add_argument("--aspect", type=cli.number(float, cli.POSITIVE), default=1.0,
                         help="without --video: the source video's width/height (e.g. 1.78 for 16:9), "
                              "so that image-normalised landmarks keep their proportions (default 1)")

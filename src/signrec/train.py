@@ -693,25 +693,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="run folder to create (or resume)")
     from signrec.models import MODELS
 
-    parser.add_argument("--model", choices=sorted(MODELS), help=f"network (default {d.model})")
+    parser.add_argument("--model", choices=sorted(MODELS), help=f"network [{d.model}]")
     parser.add_argument("--hparam", action="append", metavar="KEY=VALUE", help="model hyperparameter override")
     parser.add_argument("--feature", action="append", metavar="KEY=VALUE", help="feature spec override")
     parser.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                         help="train on the landmarks as recorded")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.optimizer}")
-    parser.add_argument("--lr", type=cli.number(float, RANGES["lr"]), help=f"peak learning rate (default {d.lr})")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS,
+                        help=f"sgd (momentum, Nesterov) or adamw [{d.optimizer}]")
+    parser.add_argument("--lr", type=cli.number(float, RANGES["lr"]), help=f"peak learning rate [{d.lr}]")
     parser.add_argument("--weight-decay", type=cli.number(float, RANGES["weight_decay"]),
-                        help=f"default {d.weight_decay}")
-    parser.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (default {d.schedule})")
+                        help=f"weight decay [{d.weight_decay}]")
+    parser.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule [{d.schedule}]")
     parser.add_argument("--label-smoothing", type=cli.number(float, RANGES["label_smoothing"]),
-                        help=f"default {d.label_smoothing}")
+                        help=f"label smoothing of the cross-entropy [{d.label_smoothing}]")
     parser.add_argument("--mixup", type=cli.number(float, RANGES["mixup"]),
-                        help=f"Beta(a, a) mixup of training batches, 0 = off (default {d.mixup})")
-    parser.add_argument("--batch-size", type=cli.number(int, RANGES["batch_size"]), help=f"default {d.batch_size}")
-    parser.add_argument("--max-epochs", type=cli.number(int, RANGES["max_epochs"]), help=f"default {d.max_epochs}")
+                        help=f"Beta(a, a) mixup of training batches, 0 = off [{d.mixup}]")
+    parser.add_argument("--batch-size", type=cli.number(int, RANGES["batch_size"]),
+                        help=f"sequences per batch [{d.batch_size}]")
+    parser.add_argument("--max-epochs", type=cli.number(int, RANGES["max_epochs"]),
+                        help=f"epochs at most (the cosine schedule spans them) [{d.max_epochs}]")
     parser.add_argument("--patience", type=cli.number(int, RANGES["patience"]),
-                        help=f"early-stopping patience in epochs (default {d.patience})")
-    parser.add_argument("--seed", type=cli.number(int, RANGES["seed"]), help=f"default {d.seed}")
+                        help=f"early-stopping patience in epochs [{d.patience}]")
+    parser.add_argument("--seed", type=cli.number(int, RANGES["seed"]),
+                        help=f"seeds the split, the weights and the augmentation [{d.seed}]")
     parser.add_argument("--test-signers", type=_signers, metavar="A,B", help="signers held out for testing")
     parser.add_argument("--val-signers", type=_signers, metavar="A,B", help="signers used for early stopping")
     parser.add_argument("--loso", action="store_true", help="leave-one-signer-out: one run per signer + summary")
@@ -722,9 +726,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="processes per node; > 1 trains with DDP")
     parser.add_argument("--num-nodes", type=cli.number(int, RANGES["num_nodes"]),
                         help="machines (launch with torchrun or srun: see the docstring at the top of signrec/train.py)")
-    parser.add_argument("--accelerator", help=f"Lightning accelerator (default {d.accelerator})")
+    parser.add_argument("--accelerator", help=f"Lightning accelerator [{d.accelerator}]")
     parser.add_argument("--threads", type=cli.number(int, RANGES["threads"]),
-                        help=f"torch threads per process (default {d.threads})")
+                        help=f"torch threads per process [{d.threads}]")
     parser.add_argument("--tensorboard", action="store_true", default=None, help="also write TensorBoard logs")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint, with its saved config and split "
