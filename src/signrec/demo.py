@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from signrec import dataset, registry
     from signrec.artifact import Classifier
-    from signrec.evaluate import evaluate
+    from signrec.evaluate import evaluate, video_sources
     from signrec.extract import ExtractSettings, ensure_landmarks
     from signrec.predict import predict_files
     from signrec.train import TrainConfig, duration, train
@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     videos_csv = registry.dataset_path(DATASET, args.data_root or data_root())
     videos = dataset.read_labels(videos_csv)
     step("data", f"1/5 data: {len(videos)} videos, {len(dataset.labels_of(videos))} signs, "
-                 f"{len(dataset.signers_of(videos))} signers in {videos_csv.parent}")
+                 f"{len(dataset.signers_of(videos))} signers in {videos_csv.parent} (all "
+                 f"{len(registry.manifest(DATASET).files)} files match their sha256 checksums)")
 
     settings = ExtractSettings(frame_step=args.frame_step)
     landmarks_csv = ensure_landmarks(videos_csv, settings=settings, progress=not args.json)
@@ -91,14 +92,16 @@ def run(args: argparse.Namespace) -> int:
 
     classifier = Classifier.load(run_dir / "model")
     held_out = [s for s in dataset.read_labels(landmarks_csv) if s.signer == TEST_SIGNER]
-    report = evaluate(classifier, held_out, out / "report", run_dir)
+    report = evaluate(classifier, held_out, out / "report", run_dir, sources=video_sources(videos_csv, landmarks_csv))
     step("evaluate", f"4/5 {TEST_SIGNER}, never seen in training: top-1 {report['top1']:.1%}, "
                      f"top-5 {report['top5']:.1%}, macro-F1 {report['macro_f1']:.3f} on {report['n']} clips")
 
     held_out_videos = sorted((s for s in videos if s.signer == TEST_SIGNER), key=lambda s: s.key)
     video = held_out_videos[len(held_out_videos) // 2]
     prediction = predict_files(classifier, [video.path])[0]
-    step("predict", f"5/5 {video.path.name} of {TEST_SIGNER} (truly {video.label!r}) -> {prediction.get('label')!r} "
+    # named from the dataset's folder: R01.mp4 alone is in every signer's and sign's folder
+    name = Path(os.path.relpath(video.path.resolve(), videos_csv.parent.resolve())).as_posix()
+    step("predict", f"5/5 {name} of {TEST_SIGNER} (truly {video.label!r}) -> {prediction.get('label')!r} "
                     f"({prediction.get('confidence', 0):.0%})")
 
     result: dict[str, Any] = {

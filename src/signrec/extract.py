@@ -384,7 +384,8 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     _remove_stale_parts(out_dir)
     start = time.perf_counter()
-    bar = tqdm(total=len(todo), unit="video", disable=not progress or not todo, desc="extract", dynamic_ncols=True)
+    bar = tqdm(total=len(todo), unit="video", desc="extract", dynamic_ncols=True,
+               disable=True if not progress or not todo else None)  # None: no bar unless stderr is a terminal
 
     def record(job: Job, info: dict[str, Any]) -> None:
         manifest["videos"][job.rel] = info

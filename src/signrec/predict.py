@@ -44,7 +44,7 @@ def predict_files(classifier: Any, paths: Sequence[str | os.PathLike], top_k: in
 
     results: list[dict[str, Any]] = []
     arrays, slots = [], []
-    for path in tqdm([Path(p) for p in paths], desc="reading", unit="file", disable=not progress):
+    for path in tqdm([Path(p) for p in paths], desc="reading", unit="file", disable=None if progress else True):
         try:
             arrays.append(_load(path, classifier)[0])
             slots.append(len(results))
