@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from starlette.testclient import WebSocketDenialResponse
+from starlette.websockets import WebSocketDisconnect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from signrec.artifact import Classifier
 from signrec.cli import main
@@ -58,8 +65,10 @@ def test_health_model_docs_and_page(client: TestClient, classifier: Classifier) 
     assert info["layout"] == "holistic-543-xyz" and info["spec"] == classifier.spec.to_dict()
     assert info["landmarks"] == {"face": True, "hand_model": "full"}
     assert info["metrics"]["test"]["n"] == 9 and info["limits"]["api_key_required"] is False
-    paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/predict", "/v1/predict/landmarks", "/v1/model", "/healthz"} <= set(paths)
+    openapi = client.get("/openapi.json").json()
+    assert {"/v1/predict", "/v1/predict/landmarks", "/v1/model", "/healthz"} <= set(openapi["paths"])
+    assert openapi["components"]["schemas"]["Error"]["properties"]["detail"]["type"] == "string"
+    assert "HTTPValidationError" not in openapi["components"]["schemas"]  # one error shape, 422 included
     assert client.get("/docs").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and "/v1/stream" in client.get("/static/app.js").text
@@ -105,7 +114,7 @@ BAD_FRAMES = [
 def test_bad_landmark_json_is_a_clear_422(client: TestClient, body: dict, says: str) -> None:
     r = client.post("/v1/predict/landmarks", json=body)
     assert r.status_code == 422
-    assert says in json.dumps(r.json()["detail"])
+    assert says in r.json()["detail"]
 
 
 def test_bad_requests_get_4xx_and_the_server_keeps_answering(client: TestClient, shared_data: Path,
@@ -120,15 +129,25 @@ def test_bad_requests_get_4xx_and_the_server_keeps_answering(client: TestClient,
     for name, (data, says) in uploads.items():
         r = client.post("/v1/predict", files={"file": (name, data, "video/mp4")})
         assert r.status_code == 422 and says in r.json()["detail"] and name in r.json()["detail"], (name, r.text)
+    ok, frame = cv2.VideoCapture(str(clip(shared_data, "Hi"))).read()
+    for ext in (".jpg", ".png"):  # a still frame is refused before any decoding, whatever its name says
+        r = client.post("/v1/predict", files={"file": ("sign.mp4", cv2.imencode(ext, frame)[1].tobytes(), "video/mp4")})
+        assert r.status_code == 422 and "image, not a video" in r.json()["detail"] and "/v1/stream" in r.json()["detail"]
     r = client.post("/v1/predict", files={"file": ("part.mp4", video[: len(video) // 3], "video/mp4")})
     assert r.status_code == 200 and "truncated" in r.json()["warnings"][0]  # what could be decoded, and a warning
-    assert client.post("/v1/predict", data={"video": "x"}).status_code == 422  # no file field
-    assert client.post("/v1/predict/landmarks", content=b"{nope", headers={"content-type": "application/json"}
-                       ).status_code == 422
     infinite = json.dumps({"frames": [[[float("inf")] * 3] * 543]}).encode()  # Python's JSON allows Infinity
-    assert client.post("/v1/predict/landmarks", content=infinite, headers={"content-type": "application/json"}
-                       ).status_code == 422
-    assert client.post("/v1/predict/landmarks?top_k=0", json={"frames": as_json(held_out[0][1])}).status_code == 422
+    frames = {"frames": as_json(held_out[0][1])}
+    for request, says in (  # FastAPI's own validation: one sentence too, like every other 4xx
+        (client.build_request("POST", "/v1/predict", data={"video": "x"}), "field `file` is missing"),
+        (client.build_request("POST", "/v1/predict/landmarks", content=b"{nope",
+                              headers={"content-type": "application/json"}), "not valid JSON"),
+        (client.build_request("POST", "/v1/predict/landmarks", content=infinite,
+                              headers={"content-type": "application/json"}), "infinite"),
+        (client.build_request("POST", "/v1/predict/landmarks?top_k=0", json=frames),
+         "query parameter `top_k`: input should be greater than or equal to 1"),
+    ):
+        r = client.send(request)
+        assert r.status_code == 422 and says in r.json()["detail"], r.text
     assert client.get("/healthz").json() == {"status": "ok", "labels": 3, "busy_videos": 0, "streams": 0}
     label, array = held_out[0]
     assert client.post("/v1/predict/landmarks", json={"frames": as_json(array)}).status_code == 200
@@ -190,9 +209,11 @@ def test_api_key_and_cors(classifier: Classifier, held_out: list[tuple[str, np.n
         body = {"frames": as_json(held_out[0][1])}
         assert c.post("/v1/predict/landmarks", json=body).status_code == 401
         assert c.post("/v1/predict/landmarks", json=body, headers={"X-API-Key": "s3cret"}).status_code == 200
-        with pytest.raises(WebSocketDenialResponse) as denied, c.websocket_connect("/v1/stream"):
-            pass
-        assert denied.value.status_code == 401
+        for query, code, says in (("", 4401, "API key"), ("?api_key=s3cret&fps=99", 4422, "fps must be in"),
+                                  ("?api_key=s3cret&fps=abc", 4422, "query parameter `fps`")):
+            with c.websocket_connect("/v1/stream" + query) as ws, pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_json()
+            assert closed.value.code == code and says in closed.value.reason, closed.value
         with c.websocket_connect("/v1/stream?api_key=s3cret") as ws:
             assert ws.receive_json()["type"] == "ready"
         allowed = c.options("/v1/model", headers={"Origin": "https://example.org",
@@ -270,9 +291,61 @@ def test_stream_jpeg_frames_and_bad_messages(client: TestClient, shared_data: Pa
 
 def test_stream_limit(classifier: Classifier) -> None:
     with TestClient(create_app(classifier, ServerSettings(max_streams=1))) as c, c.websocket_connect("/v1/stream"):
-        with pytest.raises(WebSocketDenialResponse) as denied, c.websocket_connect("/v1/stream"):
-            pass
-        assert denied.value.status_code == 429
+        with c.websocket_connect("/v1/stream") as ws, pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4429 and "1 streams are already open" in closed.value.reason
+
+
+def test_served_by_uvicorn(mlr511_tiny_model: Path, held_out: list[tuple[str, np.ndarray]], tmp_path: Path) -> None:
+    """`signrec serve --api-key s3cret --max-upload-mb 1` as a user runs it: the key stays out of the log,
+    refused streams say why without an ERROR, and a stream message over the limit gets 413 up to the hard cap."""
+    with socket.create_server(("127.0.0.1", 0)) as free:
+        port = free.getsockname()[1]
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "signrec.cli", "serve", str(mlr511_tiny_model), "--port",
+                                 str(port), "--api-key", "s3cret", "--max-upload-mb", "1", "--max-streams", "1"],
+                                stdout=out, stderr=subprocess.STDOUT)
+    url, stream = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/v1/stream"
+
+    def refused(query: str) -> tuple[int, str]:
+        with connect(stream + query) as ws, pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        return closed.value.rcvd.code, closed.value.rcvd.reason
+
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.25)
+        assert httpx.get(url + "/?api_key=s3cret").status_code == 200  # the page, opened with the key
+        code, reason = refused("?api_key=s3cre7")
+        assert code == 4401 and "API key" in reason
+        assert refused("?api_key=s3cret&fps=99")[0] == refused("?api_key=s3cret&fps=abc")[0] == 4422
+        frame = json.dumps({"landmarks": as_json(held_out[0][1][:1])[0], "t": 0.0})
+        with connect(stream + "?api_key=s3cret") as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "ready"
+            assert refused("?api_key=s3cret")[0] == 4429
+            ws.send(b"\xff\xd8" + bytes(3 * 2**20))  # over the limit, under the hard cap (4 x)
+            reply = json.loads(ws.recv(timeout=10))
+            assert reply["type"] == "error" and reply["status"] == 413, reply
+            ws.send(frame)
+            assert json.loads(ws.recv(timeout=30))["type"] == "result"  # the stream goes on
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.send(bytes(4 * 2**20 + 1))
+                ws.recv(timeout=10)
+            assert closed.value.rcvd.code == 1009
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    text = log.read_text(errors="replace")
+    assert "s3cre" not in text and "api_key=***" in text, text
+    assert "ERROR" not in text and "Traceback" not in text, text
+    assert "limits: upload 1 MB, duration 20 s, 30 fps (600 frames), 2 videos at once (queue 8), max streams 1, " \
+           "top 3, API key required" in text, text
 
 
 def test_cli_serve_errors(mlr511_tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],

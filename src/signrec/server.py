@@ -4,7 +4,7 @@ Endpoints: `POST /v1/predict` (video upload), `POST /v1/predict/landmarks` (JSON
 `WS /v1/stream` (JPEG or landmark frames in, rolling predictions out), `GET /v1/model`,
 `GET /healthz`; OpenAPI docs at `/docs`. MediaPipe and the classifier run in worker threads,
 never on the event loop, so one slow video does not stall other clients. Every bad input gets
-a 4xx JSON answer (`{"detail": ...}`); limits on upload size, duration and frame rate keep one
+a 4xx JSON answer `{"detail": "<one sentence>"}`; limits on upload size, duration and frame rate keep one
 client from exhausting the server.
 """
 
@@ -20,11 +20,12 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,6 +45,7 @@ from fastapi import (
     WebSocket,
     WebSocketDisconnect,
 )
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import APIKeyHeader
@@ -61,6 +63,10 @@ log = logging.getLogger("signrec.server")
 
 STATIC_DIR = Path(__file__).with_name("static")
 API_KEY_HEADER = "X-API-Key"
+WS_HARD_CAP = 4
+"""uvicorn reads WebSocket messages up to this many times --max-upload-mb, so the app can answer 413 to those
+over the limit and go on; a larger message ends the stream (1009), since reading it would cost its size in memory."""
+IMAGE_SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
 PORTS: cli.Range = (lambda v: 1 <= v <= 65535, "between 1 and 65535")
 LAYOUT_HELP = (
     f"Each frame is {landmarks.N_LANDMARKS} [x, y, z] points in the {landmarks.LAYOUT} layout of MediaPipe "
@@ -82,7 +88,8 @@ class ServerSettings:
     max_duration_s: float = 20.0
     """Longest video or landmark sequence accepted."""
     max_fps: float = 30.0
-    """Uploaded videos above this rate are subsampled; a stream sending images faster has frames dropped (429)."""
+    """Uploaded videos above this rate are subsampled; a stream's image frames are dropped (429) when the server
+    takes them off the connection faster than this (see docs/server.md: a backlog queues, it is not dropped)."""
     top_k: int = 3
     workers: int = 2
     """Videos extracted at the same time (each runs one MediaPipe Holistic)."""
@@ -105,8 +112,18 @@ class ServerSettings:
         return int(self.max_upload_mb * 1024 * 1024)
 
     @property
+    def ws_max_bytes(self) -> int:
+        return WS_HARD_CAP * self.max_upload_bytes
+
+    @property
     def max_frames(self) -> int:
         return math.ceil(self.max_duration_s * self.max_fps)
+
+    def summary(self) -> str:
+        """The limits in words, for the console at startup."""
+        return (f"upload {self.max_upload_mb:g} MB, duration {self.max_duration_s:g} s, {self.max_fps:g} fps "
+                f"({self.max_frames} frames), {self.workers} videos at once (queue {self.max_queue}), "
+                f"max streams {self.max_streams}, top {self.top_k}, API key {'required' if self.api_key else 'not required'}")
 
     def public(self) -> dict[str, Any]:
         """The limits a client may see (never the key)."""
@@ -151,7 +168,7 @@ class ModelInfo(BaseModel):
 
 
 class Error(BaseModel):
-    detail: Any
+    detail: str = Field(description="what is wrong, in one sentence")
 
 
 TopK = Annotated[int | None, Query(ge=1, description="how many labels to return (default: the server's top_k)")]
@@ -206,6 +223,41 @@ def _shape_advice(shape: tuple[int, ...]) -> str:
     else:
         hint = ""
     return f"expected frames of shape [T, {landmarks.N_LANDMARKS}, {landmarks.N_CHANNELS}]; " + got + hint + LAYOUT_HELP
+
+
+def _validation_sentence(errors: Sequence[Any]) -> str:
+    """FastAPI's list of validation errors as one sentence, so that every 4xx `detail` is a string."""
+    kinds = {"body": "field", "query": "query parameter", "header": "header", "path": "path parameter"}
+    parts = []
+    for error in errors:
+        where, *name = [str(part) for part in error["loc"]]
+        subject = f"{kinds.get(where, where)} `{'.'.join(name)}`" if name else f"the request {where}"
+        if error["type"] == "json_invalid":
+            parts.append(f"the request body is not valid JSON ({error.get('ctx', {}).get('error', error['msg'])})")
+        elif error["type"] == "missing":
+            parts.append(f"{subject} is missing")
+        else:
+            parts.append(f"{subject}: {error['msg'][:1].lower()}{error['msg'][1:]}")
+    return "; ".join(parts)
+
+
+def _image_format(head: bytes) -> str | None:
+    """'JPEG' or 'PNG' if an upload starts like that image format: a still frame is not a video of a sign."""
+    return next((kind for magic, kind in IMAGE_SIGNATURES.items() if head.startswith(magic)), None)
+
+
+class RedactKey(logging.Filter):
+    """Hide the `api_key` query value in uvicorn's log lines: the page must send it in the WebSocket URL
+    (browsers can not set headers there), and `/?api_key=KEY` opens the page with it."""
+
+    PATTERN = re.compile(r"([?&]api_key=)[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = self.PATTERN.sub(r"\1***", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.PATTERN.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        return True
 
 
 def _landmarks_for_drawing(frame: np.ndarray) -> dict[str, list | None]:
@@ -285,6 +337,14 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> 
     async def _input_error(_request: Request, exc: SignrecError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, 422)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_sentence(exc.errors())}, 422)
+
+    @app.exception_handler(WebSocketRequestValidationError)
+    async def _invalid_stream(websocket: WebSocket, exc: WebSocketRequestValidationError) -> None:
+        await _refuse(websocket, 422, _validation_sentence(exc.errors()))
+
     def classify(array: np.ndarray, k: int) -> tuple[list[dict[str, Any]], float]:
         start = time.perf_counter()
         probs = np.asarray(classifier.predict_proba([array]))[0]
@@ -319,12 +379,16 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> 
     async def predict_video(file: Annotated[UploadFile, File(description="a video (mp4, webm, mov, avi, ...)")],
                             top_k: TopK = None) -> dict[str, Any]:
         """Top-k signs for one uploaded video of a single sign. Landmarks are extracted on the server."""
+        name = Path(file.filename or "upload").name
+        if image := _image_format(await file.read(8)):
+            raise HTTPException(422, f"{name} is a {image} image, not a video: one sign needs a video of the whole "
+                                     "movement (send single camera frames to WS /v1/stream)")
+        await file.seek(0)
         if busy["videos"] >= settings.max_queue:
             raise HTTPException(429, f"{busy['videos']} videos are already being processed; retry shortly",
                                 headers={"Retry-After": "2"})
         busy["videos"] += 1
         try:
-            name = Path(file.filename or "upload").name
             with tempfile.TemporaryDirectory(prefix="signrec-upload-") as tmp:
                 # The decoder picks a demuxer by extension too: keep a video one, so a text file is not "played".
                 suffix = Path(name).suffix.lower()
@@ -353,13 +417,14 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> 
         Send binary messages (JPEG/PNG camera frames: the server finds the landmarks and returns them for
         drawing) or text messages (JSON `{"landmarks": 543 x [x, y, z], "t": seconds}`). Each message gets
         one JSON reply: `{"type": "result", "top", "words", "signing", "landmarks"?, "ms"}`, or
-        `{"type": "dropped" | "error", "status", "detail"}`.
+        `{"type": "dropped" | "error", "status", "detail"}`. A refused stream is closed at once with code
+        4000 + the HTTP status (4401 key, 4422 parameters, 4429 too many streams) and the reason.
         """
         if not check_key(api_key or websocket.headers.get(API_KEY_HEADER)):
-            await _deny(websocket, 401, "missing or wrong API key (query parameter api_key or X-API-Key header)")
+            await _refuse(websocket, 401, "missing or wrong API key (query parameter api_key or X-API-Key header)")
             return
         if busy["streams"] >= settings.max_streams:
-            await _deny(websocket, 429, f"{settings.max_streams} streams are already open; retry later")
+            await _refuse(websocket, 429, f"{settings.max_streams} streams are already open; retry later")
             return
         busy["streams"] += 1
         try:
@@ -393,17 +458,17 @@ def _extract_upload(path: Path, settings: ServerSettings) -> tuple[np.ndarray, d
     return array, info, (time.perf_counter() - start) * 1000
 
 
-async def _deny(websocket: WebSocket, status: int, detail: str) -> None:
-    """Refuse a WebSocket handshake with an HTTP status and JSON body where the server allows it."""
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(JSONResponse({"detail": detail}, status))
-    else:
-        await websocket.close(code=1008 if status == 401 else 1013, reason=detail[:120])
+async def _refuse(websocket: WebSocket, status: int, detail: str) -> None:
+    """Refuse a stream so that every client, browsers too, learns why: accept, then close at once with code
+    4000 + the HTTP status and the detail as reason. Browsers see neither the status of a refused handshake nor
+    a close before accept (uvicorn answers a bare 403), and uvicorn logs an ERROR after a denial response."""
+    await websocket.accept()
+    await websocket.close(code=4000 + status, reason=detail.encode()[:123].decode(errors="ignore"))
 
 
 async def _run_stream(websocket: WebSocket, classifier: Any, settings: ServerSettings, fps: float | None) -> None:
     if fps is not None and not 0 < fps <= settings.max_fps:
-        await _deny(websocket, 422, f"fps must be in (0, {settings.max_fps}], got {fps}")
+        await _refuse(websocket, 422, f"fps must be in (0, {settings.max_fps}], got {fps}")
         return
     await websocket.accept()
     # One thread per stream: MediaPipe's graph and the recognizer are stateful and used in order.
@@ -439,6 +504,7 @@ async def _run_stream(websocket: WebSocket, classifier: Any, settings: ServerSet
                 await websocket.send_json({"type": "error", "status": 413,
                                            "detail": f"message of {size} bytes is over the limit"})
                 continue
+            # Counted as the message is taken, after the previous one is answered: a backlog queues, in order.
             if data is not None and not bucket.take(t):  # images cost a Holistic run; landmark frames are cheap
                 await websocket.send_json({"type": "dropped", "status": 429,
                                            "detail": f"faster than {settings.max_fps} frames/s; frame dropped"})
@@ -572,11 +638,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cors-origins", nargs="*", default=[], metavar="ORIGIN",
                         help="browser origins allowed to call the API, e.g. https://example.org ('*': any) [none]")
     parser.add_argument("--max-upload-mb", type=cli.number(float, cli.POSITIVE), default=defaults.max_upload_mb,
-                        help="largest upload or stream message, in MB; larger gets 413 [%(default)s]")
+                        help=f"largest upload or stream message, in MB; larger gets 413 (a stream message over "
+                             f"{WS_HARD_CAP} times this ends the stream) [%(default)s]")
     parser.add_argument("--max-duration-s", type=cli.number(float, cli.POSITIVE), default=defaults.max_duration_s,
                         help="longest video or landmark sequence, in seconds; longer gets 413 [%(default)s]")
     parser.add_argument("--max-fps", type=cli.number(float, cli.POSITIVE), default=defaults.max_fps,
-                        help="faster videos are subsampled; a stream sending camera frames faster has frames "
+                        help="faster videos are subsampled; a stream's camera frames taken faster than this are "
                              "dropped (429) [%(default)s]")
     parser.add_argument("--workers", type=cli.number(int, cli.AT_LEAST_ONE), default=defaults.workers,
                         help="videos processed at once [%(default)s]")
@@ -608,10 +675,12 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(classifier, settings)
     print(f"signrec serve: {len(classifier.labels)} signs from {args.model} ({args.backend}); "
           f"page http://{args.host}:{args.port}/  docs http://{args.host}:{args.port}/docs\n"
-          f"limits: {settings.public()}", flush=True)
+          f"limits: {settings.summary()}", flush=True)
     if not settings.api_key and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"signrec serve: warning: listening on {args.host} without --api-key: anyone who can reach this "
               "port can use the model", file=sys.stderr, flush=True)
+    for name in ("uvicorn.access", "uvicorn.error"):  # HTTP lines, and WebSocket lines (logged on uvicorn.error)
+        logging.getLogger(name).addFilter(RedactKey())
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info",
-                access_log=not args.quiet, ws_max_size=settings.max_upload_bytes)
+                access_log=not args.quiet, ws_max_size=settings.ws_max_bytes)
     return 0
