@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from learning_data import lsa64_subset
 from signrec import SignrecError, cli
@@ -50,18 +55,98 @@ def test_training_on_unseen_signer_beats_chance(lsa64_small: Path, tmp_path: Pat
     assert model.meta["training"]["split"]["signers"] == split["signers"]  # evaluate warns of these signers
 
 
-def test_resume_continues_from_last_checkpoint(lsa64_tiny: Path, tmp_path: Path, capsys) -> None:
+def checkpoint(run: Path, name: str) -> dict:
+    return torch.load(run / "checkpoints" / f"{name}.ckpt", map_location="cpu", weights_only=True)
+
+
+def logged_epochs(run: Path) -> list[int]:
+    """The epoch of each validation row of the run's CSV log."""
+    with open(run / "logs" / "metrics.csv", newline="") as fh:
+        return [int(row["epoch"]) for row in csv.DictReader(fh) if row["val_loss"]]
+
+
+def test_last_checkpoint_holds_the_last_epoch_not_the_best(lsa64_tiny: Path, tmp_path: Path) -> None:
+    config = TrainConfig(max_epochs=2, hparams={"hidden": 16}, optimizer="adamw", lr=0.3, schedule="cosine")
+    metrics = train(lsa64_tiny, tmp_path / "run", config, progress=False)
+    assert metrics is not None and metrics["best_epoch"] == 0, metrics  # this lr overshoots in the second epoch
+    assert checkpoint(tmp_path / "run", "best")["epoch"] == 0
+    assert checkpoint(tmp_path / "run", "last")["epoch"] == 1  # where --resume continues
+
+
+def test_resume_refuses_a_complete_run_and_other_settings_but_trains_it_longer(lsa64_tiny: Path, tmp_path: Path,
+                                                                              capsys) -> None:
     run = tmp_path / "run"
     args = ["train", str(lsa64_tiny), "--out", str(run), "--max-epochs", "2", "--hparam", "hidden=16",
-            "--optimizer", "adamw", "--lr", "0.003", "--schedule", "cosine", "--json"]
-    assert cli.main(args) == 0
-    assert json.loads(capsys.readouterr().out)["epochs"] == 2
-    assert cli.main(["train", str(lsa64_tiny), "--out", str(run), "--resume", "--max-epochs", "3", "--json"]) == 0
+            "--optimizer", "adamw", "--lr", "0.003", "--schedule", "cosine"]
+    assert cli.main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["best_epoch"] == 1  # the final epoch: its last.ckpt is the best
+    written = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    resume = ["train", str(lsa64_tiny), "--out", str(run), "--resume"]
+    assert cli.main(resume) == 2
+    assert "is complete: it ran all its 2 epochs; --resume --max-epochs N with N > 2 trains it longer" \
+        in capsys.readouterr().err
+    assert cli.main([*resume, "--max-epochs", "3", "--lr", "0.5", "--hparam", "hidden=8"]) == 2
+    assert "--hparam, --lr can not change (only --max-epochs, --patience" in capsys.readouterr().err
+    assert cli.main(args) == 2  # the folder is checked before the split is shown
+    assert capsys.readouterr().err.startswith(f"signrec train: error: {run} already holds a training run")
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == written
+
+    assert cli.main([*resume, "--max-epochs", "3", "--patience", "5", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["epochs"] == 3
+    assert logged_epochs(run) == [0, 1, 2]
+    assert checkpoint(run, "last")["epoch"] == 2
+    stopper = next(v for k, v in checkpoint(run, "last")["callbacks"].items() if k.startswith("EarlyStopping"))
+    assert stopper["patience"] == 5  # not the 10 restored from the checkpoint
     config = json.loads((run / "config.json").read_text())["config"]
-    assert config["optimizer"] == "adamw" and config["schedule"] == "cosine"
-    log = (run / "logs" / "metrics.csv").read_text().splitlines()
-    assert {line.split(",")[0] for line in log[1:]} >= {"0", "1", "2"}
+    assert (config["optimizer"], config["schedule"], config["max_epochs"], config["patience"]) == \
+        ("adamw", "cosine", 3, 5)
+    assert cli.main(["train", str(lsa64_tiny), "--out", str(run), "--loso", "--resume"]) == 2
+    assert "holds a single run; resume it without --loso" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_training_with_a_hint_to_resume(lsa64_tiny: Path, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "signrec.cli", "train", str(lsa64_tiny), "--out", str(run),
+                             "--max-epochs", "100000", "--patience", "100000", "--hparam", "hidden=16"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last, deadline = run / "checkpoints" / "last.ckpt", time.monotonic() + 120
+    while not last.is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first = last.stat().st_mtime_ns
+    while last.stat().st_mtime_ns == first and time.monotonic() < deadline:  # a second epoch: --max-epochs 1 below
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert err.endswith(f"signrec train: interrupted; `signrec train {lsa64_tiny} --out {run} --resume` continues "
+                        "it from the last checkpoint\n"), err[-3000:]
+    assert out == "" and "Traceback" not in err
+    epoch = checkpoint(run, "last")["epoch"]
+    resume = ["train", str(lsa64_tiny), "--out", str(run), "--resume", "--max-epochs"]
+    assert cli.main([*resume, str(epoch)]) == 2
+    assert f"has trained {epoch + 1} epochs already; resume with --max-epochs {epoch + 1} or more" \
+        in capsys.readouterr().err
+    assert cli.main([*resume, str(epoch + 3), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["epochs"] == epoch + 3
+    assert logged_epochs(run) == list(range(epoch + 3))
+
+
+def test_ctrl_c_stops_parallel_folds_at_once(lsa64_tiny: Path, tmp_path: Path) -> None:
+    """Ctrl+C reaches the fold workers too (one process group); no fold starts after it, so the run ends."""
+    run = tmp_path / "loso"
+    proc = subprocess.Popen([sys.executable, "-m", "signrec.cli", "train", str(lsa64_tiny), "--out", str(run),
+                             "--loso", "--jobs", "2", "--max-epochs", "100000", "--patience", "100000",
+                             "--hparam", "hidden=16"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(run.glob("fold-*/checkpoints/last.ckpt")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-3000:]
+    assert err.endswith(f"`signrec train {lsa64_tiny} --out {run} --loso --resume` continues it from the last "
+                        "checkpoint\n"), err[-3000:]
+    assert len(list(run.glob("fold-*"))) <= 2  # at most the two folds in flight; the others never started
 
 
 def test_model_to_deploy_learns_from_every_signer_but_the_validating_one(lsa64_tiny: Path, tmp_path: Path,
@@ -79,13 +164,17 @@ def test_model_to_deploy_learns_from_every_signer_but_the_validating_one(lsa64_t
 
 
 def test_the_terminal_shows_the_default_split_and_keeps_progress_bars_off_stdout(lsa64_tiny: Path, tmp_path: Path,
-                                                                                 capsys) -> None:
-    assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "run"), "--max-epochs", "2",
-                     "--hparam", "hidden=16"]) == 0
+                                                                                 capsys, monkeypatch) -> None:
+    args = ["train", str(lsa64_tiny), "--max-epochs", "2", "--hparam", "hidden=16"]
+    assert cli.main([*args, "--out", str(tmp_path / "log")]) == 0  # stderr into a log: no progress bars
+    out, err = capsys.readouterr()
+    assert err == "split: by signer: train 001, 002 (12 clips), val 003 (6 clips), test 004 (6 clips)\n"
+    assert re.match(r"trained lstm for 2 epochs in \d\.\d s \(best epoch \d\)\n", out), out
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert cli.main([*args, "--out", str(tmp_path / "terminal")]) == 0
     out, err = capsys.readouterr()
     assert err.startswith("split: by signer: train 001, 002 (12 clips), val 003 (6 clips), test 004 (6 clips)\n")
     assert "Epoch 1" in err and "Epoch" not in out and "it/s" not in out
-    assert re.match(r"trained lstm for 2 epochs in \d\.\d s \(best epoch \d\)\n", out), out
     assert [duration(s) for s in (0.04, 9.94, 42.4, 754.6)] == ["0.0 s", "9.9 s", "42 s", "12 min 35 s"]
 
 
@@ -107,15 +196,39 @@ def test_leave_one_signer_out(lsa64_tiny: Path, tmp_path: Path, capsys) -> None:
     assert [(r["signer"], r["top1"], r["epochs"]) for r in parallel["folds"]] == \
         [(r["signer"], r["top1"], r["epochs"]) for r in summary["folds"]]
     assert parallel["mean"]["top1"] == summary["mean"]["top1"]
+    table = (tmp_path / "jobs" / "loso.md").read_text().splitlines()
+    assert all(re.search(r"\| \d+\.\d \|$", line) for line in table[2:]), table  # fit s: short folds show
+
+
+def test_an_interrupted_leave_one_signer_out_run_resumes(lsa64_tiny: Path, tmp_path: Path, capsys) -> None:
+    """Finished folds are kept, a begun fold continues, a missing fold is trained, the table covers them all."""
+    loso = ["train", str(lsa64_tiny), "--out", str(tmp_path / "loso"), "--loso"]
+    args = [*loso, "--max-epochs", "2", "--hparam", "hidden=16", "--json"]
+    assert cli.main(args) == 0
+    rows = json.loads(capsys.readouterr().out)["folds"]
+    kept = {p: p.stat().st_mtime_ns for p in (tmp_path / "loso" / "fold-001").rglob("*")}
+    for name in ("metrics.json", "model/model.safetensors", "model/model.json"):
+        (tmp_path / "loso" / "fold-002" / name).unlink()  # stopped after its last epoch, before its results
+    shutil.rmtree(tmp_path / "loso" / "fold-003")  # never begun
+    (tmp_path / "loso" / "loso.json").unlink()
+    assert cli.main(args) == 2
+    assert "already holds a training run; continue it with --resume" in capsys.readouterr().err
+    assert cli.main([*loso, "--resume", "--json"]) == 0
+    resumed = json.loads(capsys.readouterr().out)["folds"]
+    assert [(r["signer"], r["top1"], r["epochs"]) for r in resumed] == [(r["signer"], r["top1"], r["epochs"])
+                                                                          for r in rows]
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "loso" / "fold-001").rglob("*")} == kept
+    assert cli.main([*loso, "--resume"]) == 2
+    assert "is complete: all 4 folds are trained" in capsys.readouterr().err
 
 
 def test_two_process_ddp(lsa64_tiny: Path, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     done = subprocess.run([sys.executable, "-m", "signrec.cli", "train", str(lsa64_tiny), "--out", str(run),
                            "--devices", "2", "--max-epochs", "1", "--hparam", "hidden=16", "--json"],
-                          capture_output=True, text=True, timeout=300, env=env)
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "sync_dist" not in done.stderr  # training metrics are per process on purpose
     assert json.loads(done.stdout)["epochs"] == 1
     assert (run / "model" / "model.safetensors").is_file()
     assert json.loads((run / "config.json").read_text())["config"]["devices"] == 2

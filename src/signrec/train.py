@@ -9,8 +9,9 @@ The split defaults to signer-independent (last signer tests, the one before vali
 `signer` column, else stratified random. A video dataset is extracted first, once (extract.ensure_landmarks).
 
 A run folder holds config.json, split.json, metrics.json, logs/metrics.csv, learning_curves.png,
-checkpoints/{best,last}.ckpt (`--resume` continues from last.ckpt with the saved config and split) and the model
-artifact in RUN/model. With --loso: RUN/fold-<signer>/ per fold plus loso.json and loso.md (table + mean).
+checkpoints/{best,last}.ckpt (last: the last finished epoch; `--resume` continues from it with the saved config
+and split) and the model artifact in RUN/model. With --loso: RUN/config.json, RUN/fold-<signer>/ per fold plus
+loso.json and loso.md (table + mean); `--loso --resume` keeps finished folds and continues or trains the others.
 
 Features are computed outside the network during training: validation data once, training data once per epoch
 after fresh augmentation of the raw landmarks, so an epoch is a few fixed-size tensor batches.
@@ -31,10 +32,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import math
 import os
+import shlex
+import signal
 import sys
 import time
 import warnings
@@ -227,6 +231,10 @@ def build_lightning_classes():
     L = _lightning()
     from lightning.pytorch.callbacks import TQDMProgressBar
 
+    # SignModule._step logs training metrics without sync_dist on purpose: each process's own mean is enough for
+    # a progress display, and syncing them would cost a collective per epoch. Lightning warns of exactly that.
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\('train_")
+
     class SignModule(L.LightningModule):
         """Cross-entropy training of any (x, mask) -> logits network."""
 
@@ -260,6 +268,10 @@ def build_lightning_classes():
 
         def training_step(self, batch, batch_idx):
             return self._step(batch, "train")
+
+        def on_train_start(self) -> None:
+            # Lightning restores EarlyStopping's patience from the checkpoint; `--resume --patience` must win.
+            self.trainer.early_stopping_callback.patience = self.config.patience
 
         def validation_step(self, batch, batch_idx):
             self._step(batch, "val")
@@ -388,7 +400,12 @@ class FitResult:
 def fit(model: nn.Module, train: tuple[list[np.ndarray], list[int]], val: tuple[list[np.ndarray], list[int]],
         featurize: Featurize, config: TrainConfig, run: Path, augmentation: Callable | None = None,
         resume: bool = False, progress: bool = True) -> FitResult:
-    """Train `model` (x, mask) -> logits with Lightning; checkpoints and logs go to `run`."""
+    """Train `model` (x, mask) -> logits with Lightning; checkpoints and logs go to `run`.
+
+    Lightning's progress bars show with `progress` when stderr is a terminal (in a log they are escape codes).
+    Ctrl+C raises KeyboardInterrupt (Lightning itself would exit(1)); checkpoints/last.ckpt then holds the last
+    finished epoch, from which `resume` continues.
+    """
     if not val[0]:
         raise SignrecError("the validation set is empty; name --val-signers or use more data")
     L, SignModule, FeatureData, ProgressBar = build_lightning_classes()
@@ -396,7 +413,8 @@ def fit(model: nn.Module, train: tuple[list[np.ndarray], list[int]], val: tuple[
     from lightning.pytorch.loggers import CSVLogger
 
     L.seed_everything(config.seed, workers=True, verbose=False)
-    loggers: list[Any] = [CSVLogger(run, name="", version="logs")]
+    # A resumed fit logs beside the earlier log (CSVLogger empties its folder) and is merged into it at the end.
+    loggers: list[Any] = [CSVLogger(run, name="", version=RESUMED_LOG if resume else "logs")]
     if config.tensorboard:
         import importlib.util
 
@@ -406,7 +424,9 @@ def fit(model: nn.Module, train: tuple[list[np.ndarray], list[int]], val: tuple[
 
         loggers.append(TensorBoardLogger(run, name="", version="tensorboard"))
     checkpoint = ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor="val_loss", mode="min",
-                                 save_top_k=1, save_last=True, enable_version_counter=False)
+                                 save_top_k=1, enable_version_counter=False)
+    # Not save_last=True: with a monitor, Lightning writes last.ckpt only in epochs that improve on the best.
+    last_checkpoint = ModelCheckpoint(dirpath=run / "checkpoints", filename="last", enable_version_counter=False)
     stopper = EarlyStopping(monitor="val_loss", mode="min", patience=config.patience)
     processes = config.devices * config.num_nodes
     strategy: Any = "auto"
@@ -414,26 +434,34 @@ def fit(model: nn.Module, train: tuple[list[np.ndarray], list[int]], val: tuple[
         from lightning.pytorch.strategies import DDPStrategy
 
         strategy = DDPStrategy(process_group_backend="gloo" if config.accelerator == "cpu" else None)
+    bars = progress and sys.stderr.isatty()
     trainer = L.Trainer(
         max_epochs=config.max_epochs, accelerator=config.accelerator, devices=config.devices,
         num_nodes=config.num_nodes, strategy=strategy, logger=loggers,
-        callbacks=[checkpoint, stopper, LearningRateMonitor(logging_interval="epoch"),
-                   *([ProgressBar()] if progress else [])],
+        callbacks=[checkpoint, last_checkpoint, stopper, LearningRateMonitor(logging_interval="epoch"),
+                   *([ProgressBar()] if bars else [])],
         reload_dataloaders_every_n_epochs=1 if augmentation is not None else 0,
-        num_sanity_val_steps=0, log_every_n_steps=1, enable_progress_bar=progress, enable_model_summary=False,
+        num_sanity_val_steps=0, log_every_n_steps=1, enable_progress_bar=bars, enable_model_summary=False,
     )
     data = FeatureData(train, val, featurize, augmentation, config.batch_size, config.seed)
     module = SignModule(model, config)
     last = run / "checkpoints" / "last.ckpt"
-    log = run / "logs" / "metrics.csv"
-    earlier = log.read_text(encoding="utf-8") if resume and log.is_file() and _is_global_zero() else None
+    sigint = signal.getsignal(signal.SIGINT)
     start = time.perf_counter()
-    with torch_threads(config.threads):
-        trainer.fit(module, datamodule=data, ckpt_path=last if resume and last.is_file() else None)
+    try:
+        with torch_threads(config.threads):
+            trainer.fit(module, datamodule=data, ckpt_path=last if resume and last.is_file() else None)
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        raise KeyboardInterrupt from None  # Lightning's answer to Ctrl+C, after it saved what it could
+    finally:
+        if signal.getsignal(signal.SIGINT) is not sigint:  # Lightning ignores Ctrl+C once interrupted
+            signal.signal(signal.SIGINT, sigint)
+        if resume and trainer.global_rank == 0:
+            _merge_log(run / "logs", run / RESUMED_LOG)
     seconds = time.perf_counter() - start
     zero = trainer.global_rank == 0
-    if zero and earlier is not None and log.is_file():
-        _prepend_log(earlier, log)  # CSVLogger starts a fresh file; keep the epochs before the resume
     best_epoch = -1
     if zero and checkpoint.best_model_path:
         ckpt = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
@@ -443,24 +471,33 @@ def fit(model: nn.Module, train: tuple[list[np.ndarray], list[int]], val: tuple[
                      seconds)
 
 
-def _prepend_log(earlier: str, log: Path) -> None:
+RESUMED_LOG = "logs-resumed"
+"""The CSV log folder of a resumed fit, until it is merged into logs/."""
+
+
+def _merge_log(log_dir: Path, resumed_dir: Path) -> None:
+    """Put the rows a resumed fit logged in place of the earlier log's rows from that step on, atomically: the
+    earlier log stays whole until the merged one replaces it, whether the fit finished, failed or was interrupted."""
     import csv
     import io
+    import shutil
 
-    old_rows = list(csv.DictReader(io.StringIO(earlier)))
-    with open(log, newline="", encoding="utf-8") as fh:
-        new_rows = list(csv.DictReader(fh))
-    epochs = [int(float(r["epoch"])) for r in new_rows if r.get("epoch")]
-    resumed_at = min(epochs) if epochs else math.inf
-    old_rows = [r for r in old_rows if not r.get("epoch") or int(float(r["epoch"])) < resumed_at]
-    columns = list(dict.fromkeys([*old_rows[0].keys(), *new_rows[0].keys()])) if old_rows and new_rows else None
-    if columns is None:
-        return
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(old_rows + new_rows)
-    write_text(log, text.getvalue())
+    def rows(path: Path) -> list[dict[str, str]]:
+        if not path.is_file():
+            return []
+        with open(path, newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+
+    new_rows = rows(resumed_dir / "metrics.csv")
+    if new_rows:
+        resumed_at = min(int(r["step"]) for r in new_rows)
+        old_rows = [r for r in rows(log_dir / "metrics.csv") if int(r["step"]) < resumed_at]
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(dict.fromkeys(k for r in old_rows + new_rows for k in r)))
+        writer.writeheader()
+        writer.writerows(old_rows + new_rows)
+        write_text(log_dir / "metrics.csv", text.getvalue())
+    shutil.rmtree(resumed_dir, ignore_errors=True)
 
 
 # ---- one run -------------------------------------------------------------------------------------
@@ -468,9 +505,10 @@ def train(data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig =
           resume: bool = False, progress: bool = True) -> dict[str, Any] | None:
     """Train on DATA into the run folder `out`; returns metrics with the split and the model folder (None on DDP
     ranks other than 0). With `progress`, the split and Lightning's progress bars are shown on stderr."""
+    out = Path(out)
+    check_run_folder(out, config, resume)
     samples, made = load_dataset(data)
     samples, arrays, bad = load_arrays(samples)
-    out = Path(out)
     split = restore_split(out, samples) if resume else make_split(samples, config)
     if progress and _is_global_zero():
         print(f"split: {split.describe()}", file=sys.stderr, flush=True)
@@ -501,11 +539,13 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], out: Path, config: 
 
     torch.manual_seed(config.seed)
     model = models.build_model(config.model, spec.n_features, len(labels), **hparams)
-    if not resume and _is_global_zero() and (out / "config.json").is_file():
-        raise SignrecError(f"{out} already holds a training run; continue it with --resume or choose another --out")
+    check_run_folder(out, config, resume)
     if _is_global_zero():
         out.mkdir(parents=True, exist_ok=True)
-        if not resume:
+        if resume:  # the overrides (RESUME_OVERRIDES) hold for the rest of the run, and a later resume
+            saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
+            write_json(out / "config.json", {**saved, "config": config.to_dict()})
+        else:
             write_json(out / "config.json", {"config": config.to_dict(), "data": data, "labels": labels,
                                              "feature_spec": spec.to_dict(), "hparams": hparams,
                                              "versions": package_versions()})
@@ -536,12 +576,54 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], out: Path, config: 
     return metrics
 
 
-def saved_config(out: str | os.PathLike) -> TrainConfig:
-    """The config of an existing run folder (what --resume continues with)."""
+def check_run_folder(out: Path, config: TrainConfig, resume: bool) -> None:
+    """Before any work: a new run must not overwrite an earlier one, and a resumed run must have epochs left.
+
+    A run is complete once it wrote metrics.json: then early stopping ended it, or it ran its max_epochs, which
+    `--resume --max-epochs` with more epochs extends. Without metrics.json it was interrupted and continues.
+    """
+    if not _is_global_zero():  # DDP ranks > 0 start once rank 0 has begun to write the folder
+        return
+    if not resume:
+        if (out / "config.json").is_file() or any(out.glob("fold-*/config.json")):
+            raise SignrecError(f"{out} already holds a training run; continue it with --resume or choose another "
+                               "--out")
+        return
+    if not (out / "metrics.json").is_file():
+        last = out / "checkpoints" / "last.ckpt"
+        done = torch.load(last, map_location="cpu", weights_only=True)["epoch"] + 1 if last.is_file() else 0
+        if done > config.max_epochs:
+            raise SignrecError(f"{out} has trained {done} epochs already; resume with --max-epochs {done} or more")
+        return
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    epochs = metrics["epochs"]
+    if metrics["stopped_early"]:
+        raise SignrecError(f"{out} is complete: early stopping ended it after {epochs} epochs (best epoch "
+                           f"{metrics['best_epoch']}); to train again, choose another --out")
+    if epochs >= config.max_epochs:
+        longer = ("a one-cycle schedule can not be extended" if config.schedule == "onecycle"
+                  else f"--resume --max-epochs N with N > {epochs} trains it longer")
+        raise SignrecError(f"{out} is complete: it ran all its {epochs} epochs; {longer}, or choose another --out")
+
+
+def saved_config(out: str | os.PathLike, loso: bool = False) -> TrainConfig:
+    """The config of an existing run folder (what --resume continues with); `loso`: of a leave-one-signer-out run,
+    from a fold's config when the run's own is missing (made before LOSO runs saved one)."""
+    out = Path(out)
+    path = out / "config.json"
+    if loso and not path.is_file():
+        path = next(iter(sorted(out.glob("fold-*/config.json"))), path)
     try:
-        return TrainConfig.from_dict(json.loads((Path(out) / "config.json").read_text(encoding="utf-8"))["config"])
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        config = TrainConfig.from_dict(saved["config"])
     except (OSError, ValueError, KeyError) as exc:
         raise SignrecError(f"{out}: can not resume, config.json missing or unreadable ({exc})") from None
+    if path.parent != out:
+        return dataclasses.replace(config, test_signers=(), val_signers=())
+    if bool(saved.get("loso")) != loso:
+        raise SignrecError(f"{out} holds a {'single' if loso else 'leave-one-signer-out'} run; resume it "
+                           f"{'without' if loso else 'with'} --loso")
+    return config
 
 
 def restore_split(out: Path, samples: list[Sample]) -> Split:
@@ -577,8 +659,9 @@ def train_loso(data: str | os.PathLike, out: str | os.PathLike, config: TrainCon
     if jobs > 1 and config.devices * config.num_nodes > 1:
         raise SignrecError("--jobs trains folds side by side, one process each; it can not be combined with "
                            "DDP (--devices/--num-nodes > 1)")
-    samples, made = load_dataset(data)
     out = Path(out)
+    check_run_folder(out, config, resume)
+    samples, made = load_dataset(data)
     folds = [signer for signer, _split in dataset.loso_folds(samples)]
     results: dict[str, dict[str, Any] | None] = {}
     for signer in folds:
@@ -586,6 +669,11 @@ def train_loso(data: str | os.PathLike, out: str | os.PathLike, config: TrainCon
         if resume and done.is_file():
             results[signer] = json.loads(done.read_text(encoding="utf-8"))
     todo = [signer for signer in folds if signer not in results]
+    if resume and not todo:
+        raise SignrecError(f"{out} is complete: all {len(folds)} folds are trained; to train again, choose another "
+                           "--out")
+    if _is_global_zero():
+        write_json(out / "config.json", {"config": config.to_dict(), "data": str(data), "loso": True})
 
     def report(signer: str, metrics: dict[str, Any] | None) -> None:
         results[signer] = metrics
@@ -594,14 +682,22 @@ def train_loso(data: str | os.PathLike, out: str | os.PathLike, config: TrainCon
                   f"{duration(metrics['fit_seconds'])})", file=sys.stderr, flush=True)
 
     if jobs > 1 and len(todo) > 1:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from multiprocessing import get_context
 
-        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=get_context("spawn"), initializer=_fold_worker_init,
+        workers = min(jobs, len(todo))
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_fold_worker_init,
                                  initargs=(samples, made, str(data))) as pool:
-            futures = {pool.submit(_fold_worker, signer, out, config, resume): signer for signer in todo}
-            for future in as_completed(futures):
-                report(futures[future], future.result())
+            # A fold is handed out only when a worker is free: on Ctrl+C (which reaches the workers too, and stops
+            # their folds at a checkpoint) no queued fold starts afterwards, so the run ends at once.
+            waiting = iter(todo)
+            running = {pool.submit(_fold_worker, s, out, config, resume): s for s in itertools.islice(waiting, workers)}
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    report(running.pop(future), future.result())
+                    if (signer := next(waiting, None)) is not None:
+                        running[pool.submit(_fold_worker, signer, out, config, resume)] = signer
     elif todo:
         _fold_worker_init(samples, made, str(data))
         try:
@@ -638,13 +734,14 @@ def _fold_worker_init(samples: list[Sample], made: dict[str, Any], data: str) ->
 
 def _fold_worker(signer: str, out: Path, config: TrainConfig, resume: bool,
                  progress: bool = False) -> dict[str, Any] | None:
-    """Train and test the fold that holds `signer` out (its metrics; None on DDP ranks other than 0)."""
+    """Train and test the fold that holds `signer` out (its metrics; None on DDP ranks other than 0); with
+    `resume`, a fold that was begun continues (from its last checkpoint, if an epoch finished)."""
     d = _FOLD_DATA
     split = dict(dataset.loso_folds(d["samples"]))[signer]
     fold_dir = out / f"fold-{signer}"
     fold_config = dataclasses.replace(config, test_signers=(signer,), val_signers=tuple(dataset.signers_of(split.val)))
     return train_split(split, d["arrays"], fold_dir, fold_config, d["labels"], skipped=d["bad"], data=d["data"],
-                       landmark_models=d["made"], resume=resume and (fold_dir / "checkpoints" / "last.ckpt").is_file(),
+                       landmark_models=d["made"], resume=resume and (fold_dir / "config.json").is_file(),
                        progress=progress)
 
 
@@ -662,10 +759,10 @@ def loso_table(summary: dict[str, Any]) -> str:
     lines = ["| test signer | clips | top-1 | top-5 | macro-F1 | epochs | fit s |", "|---|---|---|---|---|---|---|"]
     for r in summary["folds"]:
         lines.append(f"| {r['signer']} | {r['n']} | {r['top1']:.1%} | {r['top5']:.1%} | {r['macro_f1']:.3f} "
-                     f"| {r['epochs']} | {r['fit_seconds']:.0f} |")
+                     f"| {r['epochs']} | {r['fit_seconds']:.1f} |")
     m = summary["mean"]
     lines.append(f"| **mean** | | **{m['top1']:.1%}** | {m['top5']:.1%} | {m['macro_f1']:.3f} | {m['epochs']:.0f} "
-                 f"| {m['fit_seconds']:.0f} |")
+                 f"| {m['fit_seconds']:.1f} |")
     return "\n".join(lines)
 
 
@@ -732,13 +829,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tensorboard", action="store_true", default=None, help="also write TensorBoard logs")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint, with its saved config and split "
-                             f"(only {', '.join('--' + k.replace('_', '-') for k in RESUME_OVERRIDES)} may change)")
+                             f"(only {', '.join(_option(k) for k in RESUME_OVERRIDES)} may change)")
     cli.add_json_flag(parser)
 
 
+_ARGUMENT = {"hparams": "hparam", "features": "feature"}
+"""TrainConfig fields whose command-line argument has another name."""
+
+
+def _option(name: str) -> str:
+    """The command-line option that sets the TrainConfig field `name`."""
+    return "--no-augment" if name == "augment" else "--" + _ARGUMENT.get(name, name).replace("_", "-")
+
+
+def _given(args: argparse.Namespace) -> list[str]:
+    """The TrainConfig fields set on the command line."""
+    return [f.name for f in dataclasses.fields(TrainConfig)
+            if getattr(args, _ARGUMENT.get(f.name, f.name), None) is not None]
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-              if getattr(args, f.name, None) is not None and f.name not in ("hparams", "features")}
+    values = {name: getattr(args, name) for name in _given(args) if name not in _ARGUMENT}
     values["hparams"] = _key_values(args.hparam, "--hparam")
     values["features"] = _key_values(args.feature, "--feature")
     return TrainConfig(**values)
@@ -750,23 +861,34 @@ RESUME_OVERRIDES = ("max_epochs", "patience", "devices", "num_nodes", "accelerat
 
 def run(args: argparse.Namespace) -> int:
     if args.resume:
-        saved = saved_config(args.out)
-        config = dataclasses.replace(saved, **{k: getattr(args, k) for k in RESUME_OVERRIDES
-                                               if getattr(args, k) is not None})
+        fixed = [_option(name) for name in _given(args) if name not in RESUME_OVERRIDES]
+        if fixed:
+            raise SignrecError(f"--resume continues with the run's saved settings; {', '.join(fixed)} can not "
+                               f"change (only {', '.join(_option(k) for k in RESUME_OVERRIDES)} may)")
+        saved = saved_config(args.out, loso=args.loso)
+        config = dataclasses.replace(saved, **{k: getattr(args, k) for k in _given(args)})
         if saved.schedule == "onecycle" and config.max_epochs != saved.max_epochs:
             raise SignrecError("a one-cycle schedule is fixed to its max_epochs; resume without --max-epochs")
     else:
         config = config_from_args(args)
     if args.jobs != 1 and not args.loso:
         raise SignrecError("--jobs trains leave-one-signer-out folds side by side; use it with --loso")
-    if args.loso:
-        if config.test_signers or config.val_signers:
-            raise SignrecError("--loso chooses the test and validation signers itself; drop --test/--val-signers")
-        summary = train_loso(args.data, args.out, config, resume=args.resume, jobs=args.jobs)
-        if summary is not None:
-            cli.emit(args, summary, loso_table(summary) + f"\n\nfolds and models in {args.out}")
-        return 0
-    metrics = train(args.data, args.out, config, resume=args.resume, progress=not args.json)
+    if args.loso and (config.test_signers or config.val_signers):
+        raise SignrecError("--loso chooses the test and validation signers itself; drop --test/--val-signers")
+    try:
+        if args.loso:
+            summary = train_loso(args.data, args.out, config, resume=args.resume, jobs=args.jobs)
+            if summary is not None:
+                cli.emit(args, summary, loso_table(summary) + f"\n\nfolds and models in {args.out}")
+            return 0
+        metrics = train(args.data, args.out, config, resume=args.resume, progress=not args.json)
+    except KeyboardInterrupt:
+        if not (args.out / "config.json").is_file():  # stopped before the run began: nothing to resume
+            raise
+        again = shlex.join(["signrec", "train", str(args.data), "--out", str(args.out),
+                            *(["--loso"] if args.loso else []), "--resume"])
+        print(f"{args.prog}: interrupted; `{again}` continues it from the last checkpoint", file=sys.stderr)
+        return 130
     if metrics is None:
         return 0
     lines = [f"trained {config.model} for {metrics['epochs']} epochs in {duration(metrics['fit_seconds'])} "
