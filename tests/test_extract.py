@@ -66,6 +66,9 @@ def test_video_without_a_person_gives_all_nan_and_a_warning(tmp_path):
     array, info = extract_video(video)
     assert array.shape == (12, 543, 3) and np.isnan(array).all()
     assert any("no person" in w for w in info["warnings"])
+    with pytest.warns(UserWarning, match="no person"):
+        report = extract_dataset(video, tmp_path / "out", workers=1, progress=False)
+    assert list(report.warnings) == [str(video)]  # named by the video, as a failure is
 
 
 def make_bad_dataset(shared_data: Path, root: Path) -> Path:

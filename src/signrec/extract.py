@@ -241,7 +241,8 @@ class Job:
 @dataclass
 class Report:
     """What a batch run did. `failed` maps a video (its key in the manifest) to the reason, which begins with
-    the video's path as given or absolute. `frames` counts the frames run through Holistic (after frame_step)."""
+    the video's path as given or absolute; `warnings` maps that path to its notes (e.g. no person found).
+    `frames` counts the frames run through Holistic (after frame_step)."""
 
     out_dir: Path
     done: list[str] = field(default_factory=list)
@@ -393,7 +394,7 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
             report.done.append(job.rel)
             report.frames += info["frames"]
             if info["warnings"]:
-                report.warnings[job.rel] = info["warnings"]
+                report.warnings[str(job.source)] = info["warnings"]  # named as failures are: by the video
         else:
             report.failed[job.rel] = info["error"]
             if progress:  # as it happens, above the bar; the summary lists every failure again at the end
@@ -412,9 +413,9 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     report.seconds = time.perf_counter() - start
     write_json(out_dir / MANIFEST, manifest)
     _write_dataset_labels(jobs, out_dir)
-    for rel, notes in report.warnings.items():
+    for video, notes in report.warnings.items():
         for note in notes:
-            warnings.warn(f"{rel}: {note}", stacklevel=2)
+            warnings.warn(f"{video}: {note}", stacklevel=2)
     return report
 
 
@@ -558,6 +559,6 @@ def run(args: argparse.Namespace) -> int:
              f"failed {len(report.failed)}; {report.frames} frames in {report.seconds:.1f} s "
              f"({report.fps:.1f} frames/s) -> {report.out_dir}"]
     lines += [f"  FAILED {reason}" for reason in report.failed.values()]
-    lines += [f"  warning {rel}: {'; '.join(notes)}" for rel, notes in report.warnings.items()]
+    lines += [f"  warning {video}: {'; '.join(notes)}" for video, notes in report.warnings.items()]
     emit(args, report.to_dict(), "\n".join(lines))
     return 1 if report.failed else 0
