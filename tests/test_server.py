@@ -153,6 +153,24 @@ def test_bad_requests_get_4xx_and_the_server_keeps_answering(client: TestClient,
     assert client.post("/v1/predict/landmarks", json={"frames": as_json(array)}).status_code == 200
 
 
+def test_uploads_that_name_local_files_are_refused_alike(client: TestClient, shared_data: Path) -> None:
+    """An HLS playlist or concat list uploaded as a video would make FFmpeg read the server's files: refused by its
+    bytes, with the same answer whether the file it names exists or not, so it tells nothing about the disk."""
+    real, missing = clip(shared_data, "Hi"), shared_data / "mlr511_arsl" / "videos" / "nobody" / "R01.mp4"
+    for text, says in (("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{}\n#EXT-X-ENDLIST\n", "an HLS playlist"),
+                       ("ffconcat version 1.0\nfile {}\n", "an FFmpeg concat list")):
+        answers = []
+        for target in (real, missing):
+            r = client.post("/v1/predict", files={"file": ("x.mp4", text.format(target).encode(), "video/mp4")})
+            answers.append((r.status_code, r.json()))
+        assert answers[0] == answers[1] == (422, {"detail": f"x.mp4: {says}, not a video container (signrec reads "
+                                                            "MP4/MOV/M4V/3GP, WebM/MKV, AVI, MPEG-PS/TS, FLV or WMV "
+                                                            "files)"}), answers
+    with open(real, "rb") as fh:  # a name FFmpeg would read as a pattern means nothing: the upload is what counts
+        r = client.post("/v1/predict", files={"file": ("sign%d.mp4", fh, "video/mp4")})
+    assert r.status_code == 200 and r.json()["top"][0]["label"] == "Hi", r.text
+
+
 def test_size_duration_and_rate_limits(classifier: Classifier, shared_data: Path,
                                        held_out: list[tuple[str, np.ndarray]]) -> None:
     with TestClient(create_app(classifier, ServerSettings(max_upload_mb=0.05))) as c:

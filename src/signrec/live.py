@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -57,7 +58,7 @@ class LiveRecognizer:
     torch's setting alone).
     """
 
-    def __init__(self, classifier: Classifier, source: FrameSource | str | int,
+    def __init__(self, classifier: Classifier, source: FrameSource | str | int | os.PathLike,
                  extract: ExtractSettings | None = None, realtime: bool = False, threads: int | None = 1,
                  **settings: Any):
         self.source = open_source(source) if isinstance(source, str | int | os.PathLike) else source
@@ -159,7 +160,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    source = args.video or args.url or args.camera
+    source = Path(args.video) if args.video else args.url or args.camera  # a --video is a file, whatever its name
     if not args.headless and sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
             and not os.environ.get("WAYLAND_DISPLAY"):
         raise SignrecError("no display to open a window on; use --headless for JSON lines")
