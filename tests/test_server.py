@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import signal
 import socket
 import subprocess
@@ -22,9 +23,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from signrec.artifact import Classifier
-from signrec.cli import main
+from signrec.cli import build_parser, main
 from signrec.dataset import read_labels
-from signrec.server import ServerSettings, create_app
+from signrec.server import RedactKey, ServerSettings, create_app, settings_from_args
 
 HELD_OUT = "user07"  # the tiny model's test signer: never seen in training or early stopping
 
@@ -69,7 +70,12 @@ def test_health_model_docs_and_page(client: TestClient, classifier: Classifier) 
     assert {"/v1/predict", "/v1/predict/landmarks", "/v1/model", "/healthz"} <= set(openapi["paths"])
     assert openapi["components"]["schemas"]["Error"]["properties"]["detail"]["type"] == "string"
     assert "HTTPValidationError" not in openapi["components"]["schemas"]  # one error shape, 422 included
-    assert client.get("/docs").status_code == 200
+    for docs in ("/docs", "/redoc"):  # served with their scripts and styles, nothing from another host
+        html = client.get(docs).text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert assets and all(url.startswith("/docs-static/") for url in assets), (docs, assets)
+        assert "http://" not in html and "https://" not in html, html
+        assert all(client.get(url).status_code == 200 for url in assets)
     page = client.get("/")
     assert page.status_code == 200 and "/v1/stream" in client.get("/static/app.js").text
     assert 'id="top"' in page.text
@@ -232,14 +238,32 @@ def test_api_key_and_cors(classifier: Classifier, held_out: list[tuple[str, np.n
             with c.websocket_connect("/v1/stream" + query) as ws, pytest.raises(WebSocketDisconnect) as closed:
                 ws.receive_json()
             assert closed.value.code == code and says in closed.value.reason, closed.value
-        with c.websocket_connect("/v1/stream?api_key=s3cret") as ws:
-            assert ws.receive_json()["type"] == "ready"
+        for query in ("?api_key=s3cret", "?api%5Fkey=s3cret", "?api%5fkey=s3cret"):  # a URL's name, decoded
+            with c.websocket_connect("/v1/stream" + query) as ws:
+                assert ws.receive_json()["type"] == "ready"
+        for origin, allowed in (("https://example.org", True), ("http://testserver", True),  # --cors-origins, same
+                                ("https://evil.example", False), ("http://testserver.evil.example", False),
+                                ("null", False)):
+            with c.websocket_connect("/v1/stream?api_key=s3cret", headers={"origin": origin}) as ws:
+                if allowed:
+                    assert ws.receive_json()["type"] == "ready"
+                else:
+                    with pytest.raises(WebSocketDisconnect) as closed:
+                        ws.receive_json()
+                    assert closed.value.code == 4403 and f"a page at {origin} may not open" in closed.value.reason
         allowed = c.options("/v1/model", headers={"Origin": "https://example.org",
                                                   "Access-Control-Request-Method": "GET",
                                                   "Access-Control-Request-Headers": "X-API-Key"})
         assert allowed.headers["access-control-allow-origin"] == "https://example.org"
         other = c.get("/healthz", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize("query", ["?api_key=K", "?fps=15&api%5Fkey=K", "?API_KEY=K&x=1", "?api%255fkey=K",
+                                   "?a=1;api_key=K", "?api+key=1&api_key=K&api_key=K"])
+def test_the_key_is_kept_out_of_the_log_however_it_is_spelled(query: str) -> None:
+    line = RedactKey.redact(f'127.0.0.1:5000 - "WebSocket /v1/stream{query}" [accepted]')
+    assert "=K" not in line and "=***" in line, line
 
 
 def test_stream_landmark_frames_gives_words(client: TestClient, held_out: list[tuple[str, np.ndarray]]) -> None:
@@ -319,11 +343,12 @@ def test_served_by_uvicorn(mlr511_tiny_model: Path, held_out: list[tuple[str, np
     refused streams say why without an ERROR, and a stream message over the limit gets 413 up to the hard cap."""
     with socket.create_server(("127.0.0.1", 0)) as free:
         port = free.getsockname()[1]
-    log = tmp_path / "server.log"
+    log, key_file = tmp_path / "server.log", tmp_path / "key.txt"
+    key_file.write_text("s3cret\n")
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "signrec.cli", "serve", str(mlr511_tiny_model), "--port",
-                                 str(port), "--api-key", "s3cret", "--max-upload-mb", "1", "--max-streams", "1"],
-                                stdout=out, stderr=subprocess.STDOUT)
+                                 str(port), "--api-key-file", str(key_file), "--max-upload-mb", "1",
+                                 "--max-streams", "1"], stdout=out, stderr=subprocess.STDOUT)
     url, stream = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/v1/stream"
 
     def refused(query: str) -> tuple[int, str]:
@@ -339,7 +364,14 @@ def test_served_by_uvicorn(mlr511_tiny_model: Path, held_out: list[tuple[str, np
                 if httpx.get(url + "/healthz", timeout=2).status_code == 200:
                     break
             time.sleep(0.25)
+        assert b"s3cret" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes()  # not in `ps`
         assert httpx.get(url + "/?api_key=s3cret").status_code == 200  # the page, opened with the key
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:  # 900 KB announced, 1 KB sent
+            raw.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                        b"Content-Length: 900000\r\n\r\n" + b"x" * 1000)
+            assert raw.recv(100).startswith(b"HTTP/1.1 401 "), "the server waited for the body"
+        with connect(stream + "?api%5Fkey=s3cret") as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "ready"
         code, reason = refused("?api_key=s3cre7")
         assert code == 4401 and "API key" in reason
         assert refused("?api_key=s3cret&fps=99")[0] == refused("?api_key=s3cret&fps=abc")[0] == 4422
@@ -383,6 +415,26 @@ def test_cli_serve_errors(mlr511_tiny_model: Path, tmp_path: Path, capsys: pytes
         port = taken.getsockname()[1]
         assert main(["serve", str(mlr511_tiny_model), "--port", str(port)]) == 2
     assert f"127.0.0.1:{port} is already in use" in capsys.readouterr().err
+
+
+def test_the_api_key_from_the_environment_or_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def key(*options: str) -> str | None:
+        return settings_from_args(build_parser("serve").parse_args(["serve", "MODEL", *options])).api_key
+
+    monkeypatch.delenv("SIGNREC_API_KEY", raising=False)
+    assert key() is None and key("--api-key", "k1") == "k1"
+    (tmp_path / "key").write_text("  k2\n")
+    monkeypatch.setenv("SIGNREC_API_KEY", "k3")
+    assert key() == "k3" and key("--api-key-file", str(tmp_path / "key")) == "k2" and key("--api-key", "k1") == "k1"
+    (tmp_path / "two").write_text("k2\nk4\n")
+    (tmp_path / "empty").write_text("\n")
+    for name, says in (("missing", "no such API key file"), ("two", "found more lines"), ("empty", "found nothing")):
+        assert main(["serve", "MODEL", "--api-key-file", str(tmp_path / name)]) == 2
+        assert f"{tmp_path / name}: " in (err := capsys.readouterr().err) and says in err, err
+    with pytest.raises(SystemExit) as refused:
+        main(["serve", "MODEL", "--api-key", "k1", "--api-key-file", str(tmp_path / "key")])
+    assert refused.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
 def test_onnxruntime_backend_gives_the_same_answers(mlr511_tiny_model: Path, classifier: Classifier, tmp_path: Path,
