@@ -107,7 +107,8 @@ BAD_FRAMES = [
     ({"frames": np.zeros((4, 2, 21, 3)).tolist()}, "hands-only layout"),
     ({"frames": np.zeros((4, 1662)).tolist()}, "MP_Data"),
     ({"frames": np.zeros((543, 3)).tolist()}, "single frame"),
-    ({"frames": [[[None] * 3] * 543] * 4}, "every landmark is missing"),
+    ({"frames": [[[None] * 3] * 543] * 4}, "`frames`: no usable frames: no body part was detected in any of its 4"),
+    ({"frames": [[[0.5, 0.5, 0.0]] * 542 + [[1e30, 0.5, 0.0]]] * 2}, "`frames`: the value 1e+30 at frame 0, point 542"),
     ({"frames": [[[0.1, 0.2]], [[0.3]]]}, "not a regular numeric array"),
     ({"frames": [[["a", "b", "c"]] * 543]}, "not a regular numeric array"),
     ({"frames": [[[0.5, 0.5, 0.0]] * 543] * 2, "fps": 120}, "above this server's limit"),
@@ -311,7 +312,9 @@ def test_stream_jpeg_frames_and_bad_messages(client: TestClient, shared_data: Pa
     cap = cv2.VideoCapture(str(clip(shared_data, "Hi")))
     with client.websocket_connect("/v1/stream") as ws:
         assert ws.receive_json()["type"] == "ready"
-        for bad, says in ((b"\xff\xd8 not really a jpeg", "not a JPEG"), ("{]", "not JSON"),
+        huge = json.dumps({"landmarks": [[0.5, 0.5, 0.0]] * 542 + [[0.5, 1e30, 0.0]], "t": 0})
+        for bad, says in ((b"\xff\xd8 not really a jpeg", "not a JPEG"), ("{]", "not JSON"), (b"", "message is empty"),
+                          (huge, "landmarks: the value 1e+30 at point 542"),
                           (json.dumps({"landmarks": [[0, 0, 0]] * 21}), "543"), ("[1, 2, 3]", "543")):
             (ws.send_bytes if isinstance(bad, bytes) else ws.send_text)(bad)
             reply = ws.receive_json()
@@ -321,7 +324,7 @@ def test_stream_jpeg_frames_and_bad_messages(client: TestClient, shared_data: Pa
             ok, frame = cap.read()
             assert ok
             ws.send_bytes(cv2.imencode(".jpg", cv2.resize(frame, (480, 270)))[1].tobytes())
-            reply = ws.receive_json()
+            reply = json.loads(ws.receive_text(), parse_constant=lambda c: pytest.fail(f"{c} in a reply"))
             assert reply["type"] == "result", reply
             parts = reply["landmarks"]
             assert len(parts["pose"]) == 33 and len(parts["face"]) == 468

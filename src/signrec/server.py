@@ -185,7 +185,8 @@ def _top(labels: list[str], probs: np.ndarray, k: int) -> list[dict[str, Any]]:
 
 
 def landmarks_from_json(frames: Any, fps: float | None, settings: ServerSettings) -> np.ndarray:
-    """JSON frames -> (T, 543, 3) float32, or HTTPException 413/422 saying what is wrong and what is expected."""
+    """JSON frames -> (T, 543, 3) float32, or HTTPException 413/422 (LandmarkError: 422) saying what is wrong and
+    what is expected."""
     if not isinstance(frames, list) or not frames:
         raise HTTPException(422, "`frames` must be a non-empty list of frames. " + LAYOUT_HELP)
     if fps is not None and fps > settings.max_fps:
@@ -202,11 +203,8 @@ def landmarks_from_json(frames: Any, fps: float | None, settings: ServerSettings
     shape = tuple(array.shape)
     if shape[1:] != (landmarks.N_LANDMARKS, landmarks.N_CHANNELS):
         raise HTTPException(422, _shape_advice(shape))
-    if np.isinf(array).any():
-        raise HTTPException(422, "`frames` contains infinite values; use null for a missing coordinate")
-    if np.isnan(array).all():
-        raise HTTPException(422, "every landmark is missing (all null/NaN): nothing to recognise")
-    return array
+    landmarks.check_values(array, "`frames`")
+    return landmarks.require_usable(array, "`frames`")
 
 
 def _shape_advice(shape: tuple[int, ...]) -> str:
@@ -445,8 +443,7 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> 
                     raise HTTPException(422, str(exc).replace(str(path), name)) from None
         finally:
             busy["videos"] -= 1
-        if np.isnan(array).all():
-            raise HTTPException(422, f"{name}: no person detected in any of its {len(array)} frames")
+        landmarks.require_usable(array, name)
         top, classify_ms = await run_in_threadpool(classify, array, top_k or settings.top_k)
         return {"top": top, "frames": len(array), "fps": info.get("fps"), "presence": landmarks.presence(array),
                 "timing_ms": {"extract": round(ms, 1), "classify": round(classify_ms, 2)},
@@ -527,6 +524,8 @@ async def _run_stream(websocket: WebSocket, classifier: Any, settings: ServerSet
     bucket = Bucket(settings.max_fps)
 
     def on_image(data: bytes, t: float) -> dict[str, Any]:
+        if not data:  # OpenCV asserts on an empty buffer
+            raise SignrecError("binary message is empty: send a JPEG/PNG image")
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             raise SignrecError("binary message is not a JPEG/PNG image")
@@ -620,9 +619,10 @@ def _parse_landmark_message(text: str, now: float) -> tuple[np.ndarray, float]:
         frame = np.array(obj, dtype=np.float32)
     except (ValueError, TypeError):
         frame = None
-    if frame is None or frame.shape != (landmarks.N_LANDMARKS, landmarks.N_CHANNELS) or np.isinf(frame).any():
+    if frame is None or frame.shape != (landmarks.N_LANDMARKS, landmarks.N_CHANNELS):
         raise SignrecError("a landmark message is one frame: {\"landmarks\": 543 x [x, y, z], \"t\": seconds}. "
                            + LAYOUT_HELP)
+    landmarks.check_values(frame, "landmarks")
     return frame, t
 
 

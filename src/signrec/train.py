@@ -150,11 +150,12 @@ def load_dataset(data: str | os.PathLike) -> tuple[list[Sample], dict[str, Any]]
 
 
 def load_arrays(samples: Sequence[Sample]) -> tuple[list[Sample], list[np.ndarray], list[str]]:
-    """Load every sample; bad files are left out and described, so one broken file does not stop a run."""
+    """Load every sample; bad files (a sequence with nothing detected too) are left out and described, so one
+    broken file does not stop a run."""
     kept, arrays, bad = [], [], []
     for s in samples:
         try:
-            arrays.append(landmarks.load(s.path))
+            arrays.append(landmarks.require_usable(landmarks.load(s.path), s.path))
             kept.append(s)
         except landmarks.LandmarkError as exc:
             bad.append(str(exc))
