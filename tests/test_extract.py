@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -182,9 +184,6 @@ def test_resume_after_kill(shared_data, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.rglob("*.npy"))) < 2:
         time.sleep(0.05)
-    import os
-    import signal
-
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     finished = [p for p in out.rglob("*.npy") if not p.name.startswith(".")]
@@ -309,3 +308,73 @@ def test_profile_times_the_models_and_changes_nothing(shared_data, tmp_path):
     pose_model = [c.process_runtime.total for c in profile.calculator_profiles
                   if "poselandmarkbyroicpu__inferencecalculator" in c.name.lower()]
     assert sum(pose_model) > 0
+
+
+def living_in_group(group: int) -> list[int]:
+    """Processes of a process group that still run (zombies, waiting for a parent to reap them, do not)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, pgrp, ...
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] not in "ZX":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+def start_extract(shared_data: Path, root: Path, clips: int) -> tuple[subprocess.Popen, Path]:
+    """`signrec extract` with 2 workers on real clips, in a session of its own (as from a terminal), once a video
+    is done: the workers are busy with the next ones."""
+    videos = root / "videos"
+    for rep in range(1, clips + 1):
+        (videos / "G01").mkdir(parents=True, exist_ok=True)
+        shutil.copy(shared_data / f"mlr511_arsl/videos/user05/G01/R{rep:02d}.mp4", videos / "G01" / f"R{rep:02d}.mp4")
+    out = root / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "signrec.cli", "extract", str(videos), "--out", str(out),
+                             "--workers", "2", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.monotonic() + 180
+    while not list(out.rglob("R*.npy")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.05)
+    assert len(living_in_group(proc.pid)) >= 3  # the command and its 2 workers
+    return proc, out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers die with their parent through Linux prctl")
+def test_workers_die_with_a_killed_extract(shared_data, tmp_path):
+    """kill -9 of the command: its workers end with it instead of extracting on into --out."""
+    proc, out = start_extract(shared_data, tmp_path, clips=6)
+    proc.kill()  # the command alone, as `kill -9 PID` does
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while living_in_group(proc.pid):
+        assert time.monotonic() < deadline, f"still running: {living_in_group(proc.pid)}"
+        time.sleep(0.05)
+    written = sorted(out.rglob("*"))
+    time.sleep(1)
+    assert sorted(out.rglob("*")) == written
+
+
+def test_ctrl_c_stops_at_once_and_keeps_what_finished(shared_data, tmp_path):
+    """Ctrl+C with 2 workers: stopped within a second, queued videos not started, manifest.json written with the
+    finished videos' whole entries, no partial file; a rerun does the rest."""
+    proc, out = start_extract(shared_data, tmp_path, clips=6)
+    start = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the command and its workers
+    assert proc.wait(timeout=30) == 130
+    stopped = time.monotonic() - start
+    assert stopped < 1.0, f"took {stopped:.2f} s"
+    assert proc.stderr is not None and proc.stderr.read().decode().strip() == "signrec extract: interrupted"
+    assert not living_in_group(proc.pid)
+    finished = sorted(p.relative_to(out).with_suffix(".mp4").as_posix() for p in out.rglob("R*.npy"))
+    assert 1 <= len(finished) < 6 and not list(out.rglob(".*.part*"))
+    entries = json.loads((out / "manifest.json").read_text())["videos"]
+    assert sorted(entries) == finished
+    assert all(entries[v]["status"] == "ok" and entries[v]["width"] == 640 and entries[v]["fps"] == 15.0
+               for v in finished), entries
+    report = extract_dataset(tmp_path / "videos", out, workers=2, progress=False)
+    assert sorted(report.skipped) == finished and len(report.done) == 6 - len(finished) and not report.failed
+    entries = json.loads((out / "manifest.json").read_text())["videos"]
+    assert len(entries) == 6 and all(e["status"] == "ok" and "width" in e for e in entries.values())

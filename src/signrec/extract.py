@@ -15,10 +15,12 @@ killed run leaves no partial file), and `manifest.json` records every video's ou
 from __future__ import annotations
 
 import argparse
+import ctypes
 import functools
 import hashlib
 import json
 import os
+import signal
 import sys
 import time
 import warnings
@@ -41,6 +43,8 @@ from signrec.sources import VIDEO_EXTENSIONS, SourceError, open_source, prefetch
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 MANIFEST = "manifest.json"
+PR_SET_PDEATHSIG = 1
+"""Linux prctl option: the signal a process gets when its parent dies."""
 HAND_MODELS = {"lite": 0, "full": 1}
 """Hand landmark models in the wheel, by their index in MediaPipe's model switch."""
 MODEL_FIELDS = ("face", "hand_model")
@@ -309,12 +313,27 @@ def _work(source: str, output: str, settings: ExtractSettings) -> dict[str, Any]
     return {"status": "failed", "error": error if error.startswith(f"{source}: ") else f"{source}: {error}"}
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     """One OpenCV thread a worker (the workers already fill the cores); MediaPipe's C++ chatter on
-    stderr is dropped: every failure comes back to the parent in the job's result instead."""
+    stderr is dropped: every failure comes back to the parent in the job's result instead. Ctrl+C is left to the
+    parent, which stops the workers at once (a worker would otherwise take the next queued video), and a worker
+    dies with its parent, even one killed with SIGKILL, instead of writing on into --out."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(parent)
     cv2.setNumThreads(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when `parent` dies (Linux: prctl PR_SET_PDEATHSIG; elsewhere only a
+    parent gone already is noticed)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # it died before the prctl
+        os._exit(1)
 
 
 def _prepare_out_dir(out_dir: Path) -> None:
@@ -402,13 +421,20 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
         bar.update(1)
         bar.set_postfix(frames_per_s=f"{report.frames / (time.perf_counter() - start):.0f}", failed=len(report.failed))
 
-    if workers == 1:  # in this process: no start-up cost, and decoding still overlaps inference
-        for job in todo:
-            record(job, _work(str(job.source), str(job.output), settings))
-    # longest first, so that no worker is left with a long video while the others have finished
-    todo.sort(key=lambda job: job.source.stat().st_size, reverse=True)
-    while workers > 1 and todo:  # a crashed worker (e.g. a decoder segfault) breaks the pool: fail its jobs, go on
-        todo = _run_pool(todo, workers, settings, record, out_dir, manifest)
+    try:
+        if workers == 1:  # in this process: no start-up cost, and decoding still overlaps inference
+            for job in todo:
+                record(job, _work(str(job.source), str(job.output), settings))
+        # longest first, so that no worker is left with a long video while the others have finished
+        todo.sort(key=lambda job: job.source.stat().st_size, reverse=True)
+        while workers > 1 and todo:  # a crashed worker (e.g. a decoder segfault) breaks the pool: fail its jobs
+            todo = _run_pool(todo, workers, settings, record, out_dir, manifest)
+    except KeyboardInterrupt:  # what finished is kept, with its whole manifest entry; a rerun does the rest
+        bar.close()
+        _remove_stale_parts(out_dir)
+        write_json(out_dir / MANIFEST, manifest)
+        _write_dataset_labels(jobs, out_dir)
+        raise
     bar.close()
     report.seconds = time.perf_counter() - start
     write_json(out_dir / MANIFEST, manifest)
@@ -425,29 +451,48 @@ def _run_pool(todo: list[Job], workers: int, settings: ExtractSettings, record: 
     last_save = time.perf_counter()
     queue = iter(todo)
     pending: dict[Future, Job] = {}
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
-        for job in queue:
-            pending[pool.submit(_work, str(job.source), str(job.output), settings)] = job
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                job = pending.pop(future)
-                try:
-                    info = future.result()
-                except BrokenProcessPool:
-                    for lost in [job, *pending.values()]:
-                        record(lost, {"status": "failed", "error": f"{lost.source}: the worker process crashed"})
-                    return list(queue)
-                record(job, info)
-                next_job = next(queue, None)
-                if next_job is not None:
-                    pending[pool.submit(_work, str(next_job.source), str(next_job.output), settings)] = next_job
-            if time.perf_counter() - last_save > 10:
-                write_json(out_dir / MANIFEST, manifest)
-                last_save = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
+                             initargs=(os.getpid(),)) as pool:
+        try:
+            for job in queue:
+                pending[pool.submit(_work, str(job.source), str(job.output), settings)] = job
+                if len(pending) >= 2 * workers:
+                    break
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job = pending.pop(future)
+                    try:
+                        info = future.result()
+                    except BrokenProcessPool:
+                        for lost in [job, *pending.values()]:
+                            record(lost, {"status": "failed", "error": f"{lost.source}: the worker process crashed"})
+                        return list(queue)
+                    record(job, info)
+                    next_job = next(queue, None)
+                    if next_job is not None:
+                        pending[pool.submit(_work, str(next_job.source), str(next_job.output), settings)] = next_job
+                if time.perf_counter() - last_save > 10:
+                    write_json(out_dir / MANIFEST, manifest)
+                    last_save = time.perf_counter()
+        except KeyboardInterrupt:
+            _stop_pool(pool, pending, record)
+            raise
     return []
+
+
+def _stop_pool(pool: ProcessPoolExecutor, pending: dict[Future, Job], record: Any) -> None:
+    """Ctrl+C: record the videos that finished, kill the workers in the middle of theirs and drop the queue, at
+    once. Waiting, as leaving the `with` would, took seconds and started queued videos."""
+    for future, job in pending.items():
+        if future.done() and not future.cancelled() and future.exception() is None:
+            record(job, future.result())
+    workers = list((pool._processes or {}).values())  # no public way to reach them
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.join(timeout=5)
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _remove_stale_parts(out_dir: Path) -> None:
