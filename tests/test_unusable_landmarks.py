@@ -84,3 +84,23 @@ def test_evaluate_and_train_leave_unusable_clips_out(mlr511_tiny_model: Path, re
                  "--json"]) == 1
     report = strict_json(capsys.readouterr().out)
     assert report["n"] == 1 and len(report["bad_files"]) == 3, report
+
+
+def test_evaluate_on_videos_reports_those_that_could_not_be_extracted(mlr511_tiny_model: Path, shared_data: Path,
+                                                                       tmp_path: Path, monkeypatch,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """3 of 4 videos bad: listed as bad files, exit 1, and the score says it is over 1 clip."""
+    monkeypatch.setenv("SIGNREC_CACHE", str(tmp_path / "cache"))
+    good = shared_data / "mlr511_arsl/videos/user07/G08/R01.mp4"  # Sleep
+    (tmp_path / "notes.mp4").write_text("not a video\n")
+    (tmp_path / "cut.mp4").write_bytes(good.read_bytes()[:2000])
+    rows = [Sample(good, "Sleep", "user07"), *(Sample(tmp_path / name, "Sleep", "user07")
+                                               for name in ("notes.mp4", "cut.mp4", "missing.mp4"))]
+    write_labels(tmp_path / "labels.csv", rows)
+    assert main(["evaluate", str(mlr511_tiny_model), str(tmp_path / "labels.csv"), "--out", str(tmp_path / "eval"),
+                 "--json"]) == 1
+    report = strict_json(capsys.readouterr().out)
+    assert report["n"] == 1 and len(report["bad_files"]) == 3, report
+    assert sorted(b.split(":")[0] for b in report["bad_files"]) == sorted(str(tmp_path / n) for n in
+                                                                          ("notes.mp4", "cut.mp4", "missing.mp4"))
+    assert strict_json((tmp_path / "eval" / "report.json").read_text())["bad_files"] == report["bad_files"]

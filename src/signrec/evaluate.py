@@ -54,10 +54,12 @@ def score(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str], per_clas
 
 
 def evaluate(classifier: Any, samples: Sequence[Sample], out: str | os.PathLike | None = None,
-             run_dir: str | os.PathLike | None = None, sources: Mapping[str, str] | None = None) -> dict[str, Any]:
+             run_dir: str | os.PathLike | None = None, sources: Mapping[str, str] | None = None,
+             failed: Sequence[str] = ()) -> dict[str, Any]:
     """Score `classifier` on `samples`; bad files and labels the model does not know are reported, not fatal.
 
-    `sources` maps a sample's landmark file to the video it was extracted from, the name the user knows it by.
+    `sources` maps a sample's landmark file to the video it was extracted from, the name the user knows it by;
+    `failed` lists the dataset's videos that could not be extracted, reported as bad files before the others.
     """
     from signrec import landmarks
     from signrec.train import load_arrays
@@ -68,6 +70,7 @@ def evaluate(classifier: Any, samples: Sequence[Sample], out: str | os.PathLike 
         raise SignrecError(f"none of the dataset's labels ({_few(sorted({s.label for s in samples}))}) are among "
                            f"the model's ({_few(classifier.labels)}); is this the dataset the model was made for?")
     kept, arrays, bad = load_arrays(known)
+    bad = [*failed, *bad]
     report: dict[str, Any] = {"bad_files": bad, "unknown_labels": sorted({s.label for s in samples} - set(index)),
                               "skipped_unknown_label": len(samples) - len(known)}
     if not kept:
@@ -262,13 +265,15 @@ def run(args: argparse.Namespace) -> int:
     from signrec.extract import ensure_landmarks, landmark_models
 
     classifier = Classifier.load(args.model, backend=args.backend)
-    csv_path = ensure_landmarks(args.data, settings=classifier.landmark_settings(), progress=not args.json)
+    failed: list[str] = []  # videos that could not be extracted: bad files like unreadable landmark files
+    csv_path = ensure_landmarks(args.data, settings=classifier.landmark_settings(), progress=not args.json,
+                                failed=failed)
     classifier.check_landmarks(landmark_models(csv_path), csv_path)
     samples = read_labels(csv_path)
     model_dir = Path(args.model).resolve()
     run_dir = model_dir.parent if (model_dir.parent / "logs" / "metrics.csv").is_file() else None
     out = args.out or model_dir.parent / "evaluation"
-    report = evaluate(classifier, samples, out, run_dir, video_sources(args.data, csv_path))
+    report = evaluate(classifier, samples, out, run_dir, video_sources(args.data, csv_path), failed)
     cli.emit(args, report, format_report(report))
     return 1 if report["bad_files"] else 0
 

@@ -533,10 +533,12 @@ def cache_root() -> Path:
 
 def ensure_landmarks(data: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
                      workers: int | None = None, settings: ExtractSettings = ExtractSettings(),
-                     progress: bool = True) -> Path:
+                     progress: bool = True, failed: list[str] | None = None) -> Path:
     """The labels.csv of a landmark dataset for `data`, extracting videos once into a cache.
 
-    `data` is a labels.csv (of videos or of landmarks) or a folder holding one or holding videos.
+    `data` is a labels.csv (of videos or of landmarks) or a folder holding one or holding videos. A video that
+    can not be extracted is left out of it: with a warning, or, given a list `failed`, its reason added there for
+    the caller to report.
     """
     data = Path(data)
     if data.is_dir() and (data / LABELS).is_file():
@@ -551,8 +553,11 @@ def ensure_landmarks(data: str | os.PathLike, cache_dir: str | os.PathLike | Non
     name = (data.parent.name if data.is_file() else data.name) or "data"
     out_dir = Path(cache_dir) if cache_dir else cache_root() / "landmarks" / f"{name}-{key}"
     report = extract_dataset(data, out_dir, settings, workers, progress=progress)
-    for reason in report.failed.values():
-        warnings.warn(f"skipping {reason}", stacklevel=2)
+    if failed is not None:
+        failed.extend(report.failed.values())
+    else:
+        for reason in report.failed.values():
+            warnings.warn(f"skipping {reason}", stacklevel=2)
     if not (out_dir / LABELS).is_file():
         raise ExtractError(f"{data}: no labelled video could be extracted")
     return out_dir / LABELS
