@@ -146,7 +146,16 @@ def load_dataset(data: str | os.PathLike) -> tuple[list[Sample], dict[str, Any]]
     from signrec.extract import ensure_landmarks, landmark_models
 
     csv_path = ensure_landmarks(data)
-    return dataset.read_labels(csv_path), landmark_models(csv_path)
+    samples, notes = dataset.deduplicate(dataset.read_labels(csv_path), csv_path)
+    _warn(notes)
+    return samples, landmark_models(csv_path)
+
+
+def _warn(notes: Sequence[str], what: str = "") -> None:
+    """Say on the terminal what was left out of the data, once (not on every DDP rank)."""
+    if _is_global_zero():
+        for note in notes:
+            print(f"warning: {what}{note}", file=sys.stderr, flush=True)
 
 
 def load_arrays(samples: Sequence[Sample]) -> tuple[list[Sample], list[np.ndarray], list[str]]:
@@ -510,6 +519,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig =
     check_run_folder(out, config, resume)
     samples, made = load_dataset(data)
     samples, arrays, bad = load_arrays(samples)
+    _warn(bad, "skipping ")
     split = restore_split(out, samples) if resume else make_split(samples, config)
     if progress and _is_global_zero():
         print(f"split: {split.describe()}", file=sys.stderr, flush=True)
@@ -663,6 +673,9 @@ def train_loso(data: str | os.PathLike, out: str | os.PathLike, config: TrainCon
     out = Path(out)
     check_run_folder(out, config, resume)
     samples, made = load_dataset(data)
+    samples, _arrays, bad = load_arrays(samples)  # said once here; each fold's process loads the usable ones
+    del _arrays
+    _warn(bad, "skipping ")
     folds = [signer for signer, _split in dataset.loso_folds(samples)]
     results: dict[str, dict[str, Any] | None] = {}
     for signer in folds:
@@ -688,7 +701,7 @@ def train_loso(data: str | os.PathLike, out: str | os.PathLike, config: TrainCon
 
         workers = min(jobs, len(todo))
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_fold_worker_init,
-                                 initargs=(samples, made, str(data))) as pool:
+                                 initargs=(samples, made, str(data), bad)) as pool:
             # A fold is handed out only when a worker is free: on Ctrl+C (which reaches the workers too, and stops
             # their folds at a checkpoint) no queued fold starts afterwards, so the run ends at once.
             waiting = iter(todo)
@@ -700,7 +713,7 @@ def train_loso(data: str | os.PathLike, out: str | os.PathLike, config: TrainCon
                     if (signer := next(waiting, None)) is not None:
                         running[pool.submit(_fold_worker, signer, out, config, resume)] = signer
     elif todo:
-        _fold_worker_init(samples, made, str(data))
+        _fold_worker_init(samples, made, str(data), bad)
         try:
             for signer in todo:
                 report(signer, _fold_worker(signer, out, config, resume, progress))
@@ -727,8 +740,9 @@ _FOLD_DATA: dict[str, Any] = {}
 """The dataset of a LOSO run, loaded once per process (the parent, or each --jobs worker)."""
 
 
-def _fold_worker_init(samples: list[Sample], made: dict[str, Any], data: str) -> None:
-    kept, arrays, bad = load_arrays(samples)
+def _fold_worker_init(samples: list[Sample], made: dict[str, Any], data: str, bad: list[str]) -> None:
+    """`samples` are the usable ones; `bad` the reasons of those left out, for each fold's split.json."""
+    kept, arrays, _none = load_arrays(samples)
     _FOLD_DATA.update(samples=kept, arrays=dict(zip((s.key for s in kept), arrays, strict=True)), bad=bad,
                       labels=dataset.labels_of(kept), made=made, data=data)
 
