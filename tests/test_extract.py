@@ -158,8 +158,8 @@ def test_failure_lines_name_the_file_once(tmp_path, capsys):
     captured = capsys.readouterr()
     failures = [line.strip() for line in captured.out.splitlines() if "FAILED" in line]
     assert failures == [f"FAILED {missing}: no such file",
-                        f"FAILED {videos / 'text.mp4'}: can not open as a video: the file exists (20 bytes) but "
-                        "OpenCV can not decode it as video"]
+                        f"FAILED {videos / 'text.mp4'}: a text file, not a video container (signrec reads MP4/MOV/"
+                        "M4V/3GP, WebM/MKV, AVI, MPEG-PS/TS, FLV or WMV files)"]
     live = [line[line.index("FAILED"):].strip() for line in captured.err.splitlines() if "FAILED" in line]
     assert live == failures  # the same words as they happen and at the end
 
@@ -378,3 +378,24 @@ def test_ctrl_c_stops_at_once_and_keeps_what_finished(shared_data, tmp_path):
     assert sorted(report.skipped) == finished and len(report.done) == 6 - len(finished) and not report.failed
     entries = json.loads((out / "manifest.json").read_text())["videos"]
     assert len(entries) == 6 and all(e["status"] == "ok" and "width" in e for e in entries.values())
+
+
+def test_repeated_rows_and_truncated_files_are_said_once(shared_data, tmp_path):
+    """A video listed twice is extracted once and said; a truncated one warned of once, not again as a raw Python
+    warning; a video listed under two labels is refused before any work."""
+    clip = shared_data / "mlr511_arsl/videos/user05/G01/R01.mp4"
+    (tmp_path / "cut.mp4").write_bytes(clip.read_bytes()[: clip.stat().st_size // 3])
+    (tmp_path / "labels.csv").write_text(f"path,label\n{clip},Hi\ncut.mp4,Hi\n{clip},Hi\n")
+    run = subprocess.run([sys.executable, "-m", "signrec.cli", "extract", str(tmp_path / "labels.csv"), "--out",
+                          str(tmp_path / "out"), "--workers", "1", "--quiet"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "Warning" not in run.stderr and run.stderr.count("truncated") == 0, run.stderr
+    assert run.stdout.startswith("extracted 2 video(s)"), run.stdout
+    assert f"  warning {clip}: listed 2 times in {tmp_path / 'labels.csv'}; extracted once" in run.stdout
+    assert run.stdout.count("truncated file?") == 1, run.stdout
+    (tmp_path / "labels.csv").write_text(f"path,label\n{clip},Hi\n{clip},Eat\n")
+    run = subprocess.run([sys.executable, "-m", "signrec.cli", "extract", str(tmp_path / "labels.csv"), "--out",
+                          str(tmp_path / "out2")], capture_output=True, text=True)
+    assert run.returncode == 2 and run.stderr == (f"signrec extract: error: {clip}: listed twice in "
+                                                  f"{tmp_path / 'labels.csv'}, as 'Hi' and as 'Eat'; a clip has one "
+                                                  "label and one signer\n")

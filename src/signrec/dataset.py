@@ -83,19 +83,23 @@ def write_labels(csv_path: str | os.PathLike, samples: Iterable[Sample]) -> None
             writer.writerow(row)
 
 
-def deduplicate(samples: Sequence[Sample], source: str | os.PathLike) -> tuple[list[Sample], list[str]]:
-    """One sample per file, and a note for each file listed more than once in `source`. A file listed again with
-    another label or signer is refused: it would be learnt as one sign and scored as another, or cross a split."""
+def deduplicate(samples: Sequence[Sample], source: str | os.PathLike) -> tuple[list[Sample], dict[Path, int]]:
+    """One sample per file, and how often each file listed more than once in `source` was. A file listed again
+    with another label or signer is refused: it would be learnt as one sign and scored as another, or cross a
+    split."""
     first: dict[Path, Sample] = {}
     times: dict[Path, int] = defaultdict(int)
     for s in samples:
         seen = first.setdefault(s.path, s)
         times[s.path] += 1
         if (seen.label, seen.signer) != (s.label, s.signer):
-            raise DatasetError(f"{s.path}: listed twice in {source}, as {seen.label!r} by signer {seen.signer} and as "
-                               f"{s.label!r} by signer {s.signer}; a clip has one label and one signer")
-    notes = [f"{path}: listed {n} times in {source}; used once" for path, n in times.items() if n > 1]
-    return list(first.values()), notes
+            raise DatasetError(f"{s.path}: listed twice in {source}, as {_as(seen)} and as {_as(s)}; a clip has one "
+                               "label and one signer")
+    return list(first.values()), {path: n for path, n in times.items() if n > 1}
+
+
+def _as(sample: Sample) -> str:
+    return repr(sample.label) + (f" by signer {sample.signer}" if sample.signer is not None else "")
 
 
 def labels_of(samples: Sequence[Sample]) -> list[str]:

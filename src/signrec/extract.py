@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from signrec import SignrecError, __version__, cli, landmarks
-from signrec.dataset import Sample, read_labels, write_labels
+from signrec.dataset import Sample, deduplicate, read_labels, write_labels
 from signrec.files import write_json
 from signrec.sources import VIDEO_EXTENSIONS, SourceError, open_source, prefetch
 
@@ -55,6 +55,11 @@ LABELS = "labels.csv"
 
 class ExtractError(SignrecError):
     """A video that could not be turned into landmarks, with the file named."""
+
+
+class ExtractWarning(UserWarning):
+    """Something to know about a video that was extracted (no person in it, a truncated file), for callers of
+    extract_dataset; `signrec extract` prints these itself."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +245,8 @@ class Job:
     output: Path
     rel: str
     sample: Sample | None = None
+    listed: int = 1
+    """Rows of the labels.csv naming this video: it is extracted once, and a repeat is said."""
 
 
 @dataclass
@@ -272,7 +279,7 @@ def plan_jobs(input_path: str | os.PathLike, out_dir: str | os.PathLike) -> list
     """Videos to extract and where each output goes (mirroring the input's relative paths)."""
     input_path, out_dir = Path(input_path), Path(out_dir)
     if input_path.is_file() and input_path.suffix.lower() == ".csv":
-        samples = read_labels(input_path)
+        samples, repeats = deduplicate(read_labels(input_path), input_path)
         # outputs mirror the paths relative to the CSV's folder, or to the videos' common folder when
         # the CSV points outside its own (so that clips with the same name never collide)
         base = input_path.parent.resolve()
@@ -281,7 +288,8 @@ def plan_jobs(input_path: str | os.PathLike, out_dir: str | os.PathLike) -> list
         jobs = []
         for sample in samples:
             rel = sample.path.relative_to(base)
-            jobs.append(Job(sample.path, out_dir / rel.with_suffix(".npy"), rel.as_posix(), sample))
+            jobs.append(Job(sample.path, out_dir / rel.with_suffix(".npy"), rel.as_posix(), sample,
+                            repeats.get(sample.path, 1)))
         return jobs
     if input_path.is_dir():
         videos = sorted(p for p in input_path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
@@ -388,6 +396,8 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     report = Report(out_dir)
     todo: list[Job] = []
     for job in jobs:
+        if job.listed > 1:
+            report.warnings[str(job.source)] = [f"listed {job.listed} times in {input_path}; extracted once"]
         if not job.source.is_file():
             report.failed[job.rel] = f"{job.source}: no such file"
             manifest["videos"][job.rel] = {"status": "failed", "error": report.failed[job.rel]}
@@ -412,8 +422,8 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
         if info["status"] == "ok":
             report.done.append(job.rel)
             report.frames += info["frames"]
-            if info["warnings"]:
-                report.warnings[str(job.source)] = info["warnings"]  # named as failures are: by the video
+            if info["warnings"]:  # named as failures are: by the video
+                report.warnings.setdefault(str(job.source), []).extend(info["warnings"])
         else:
             report.failed[job.rel] = info["error"]
             if progress:  # as it happens, above the bar; the summary lists every failure again at the end
@@ -441,7 +451,7 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     _write_dataset_labels(jobs, out_dir)
     for video, notes in report.warnings.items():
         for note in notes:
-            warnings.warn(f"{video}: {note}", stacklevel=2)
+            warnings.warn(f"{video}: {note}", ExtractWarning, stacklevel=2)
     return report
 
 
@@ -603,8 +613,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from signrec.cli import emit
 
-    report = extract_dataset(args.input, args.out, settings_from_args(args), args.workers, args.overwrite,
-                             progress=not args.quiet and not args.json)
+    with warnings.catch_warnings():  # printed below with the summary, once
+        warnings.simplefilter("ignore", ExtractWarning)
+        report = extract_dataset(args.input, args.out, settings_from_args(args), args.workers, args.overwrite,
+                                 progress=not args.quiet and not args.json)
     lines = [f"extracted {len(report.done)} video(s), skipped {len(report.skipped)} already done, "
              f"failed {len(report.failed)}; {report.frames} frames in {report.seconds:.1f} s "
              f"({report.fps:.1f} frames/s) -> {report.out_dir}"]

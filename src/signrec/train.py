@@ -146,8 +146,8 @@ def load_dataset(data: str | os.PathLike) -> tuple[list[Sample], dict[str, Any]]
     from signrec.extract import ensure_landmarks, landmark_models
 
     csv_path = ensure_landmarks(data)
-    samples, notes = dataset.deduplicate(dataset.read_labels(csv_path), csv_path)
-    _warn(notes)
+    samples, repeats = dataset.deduplicate(dataset.read_labels(csv_path), csv_path)
+    _warn([f"{path}: listed {n} times in {csv_path}; used once" for path, n in repeats.items()])
     return samples, landmark_models(csv_path)
 
 
