@@ -13,8 +13,8 @@ import pytest
 
 from signrec import landmarks
 from signrec.cli import main
-from signrec.dataset import Sample, read_labels, write_labels
-from signrec.train import load_arrays
+from signrec.landmarks.dataset import Sample, read_labels, write_labels
+from signrec.landmarks.store import FolderStore, load_all
 
 
 def strict_json(text: str) -> object:
@@ -78,7 +78,7 @@ def test_evaluate_and_train_leave_unusable_clips_out(mlr511_tiny_model: Path, re
     files = variants(real, tmp_path)
     rows = [Sample(path, "Sleep", "user07") for path in files.values()]
     write_labels(tmp_path / "labels.csv", rows)
-    kept, _arrays, bad = load_arrays(rows)
+    kept, _arrays, bad = load_all(FolderStore.open(tmp_path / "labels.csv"))
     assert kept == rows[:1] and len(bad) == 3 and "no usable frames" in bad[2]
     assert main(["evaluate", str(mlr511_tiny_model), str(tmp_path / "labels.csv"), "--out", str(tmp_path / "eval"),
                  "--json"]) == 1
