@@ -2,7 +2,8 @@
 
 A command module defines `add_arguments(parser)` and `run(args) -> int` (exit status). Only the chosen
 command's module is imported,
-so `signrec --help` stays fast. A SignrecError ends the command with its message and exit 2, after
+so `signrec --help` stays fast. A SignrecError, or an OSError (a file it can not write, such as a read-only
+--out), ends the command with its message and exit 2, after
 `args.prog` (`signrec data`; a module with actions of its own sets it to `signrec data fetch` and the like).
 """
 
@@ -72,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a file or folder it can not write or read (read-only --out, disk full, ...)
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        why = "a file is where a folder should be" if isinstance(exc, FileExistsError | NotADirectoryError) \
+            else exc.strerror or str(exc)
+        print(f"{args.prog}: error: {where}{why}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"{args.prog}: interrupted", file=sys.stderr)
         return 130

@@ -6,6 +6,7 @@ little about new signers."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     classifier = Classifier.load(args.model, backend=args.backend)
     store = open_dataset(args.data, settings=classifier.landmark_settings(), progress=not args.json)
     classifier.check_landmarks(store.landmark_models, store.name)
+    if not args.json:
+        for note in store.notes:  # no person found, a repeated row used once (unreadable files: in the report)
+            print(f"warning: {note}", file=sys.stderr)
     run = RunFolder.of_model(args.model)
     out = args.out or Path(args.model).resolve().parent / "evaluation"
     saved_split = run.read_json(run.split, "model's run") if run is not None and run.split.is_file() else None

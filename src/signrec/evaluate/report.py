@@ -47,6 +47,8 @@ def evaluate(classifier: Any, store: LandmarkStore, out: str | os.PathLike | Non
         raise SignrecError(f"none of the dataset's labels ({_few(sorted({s.label for s in samples}))}) are among "
                            f"the model's ({_few(classifier.labels)}); is this the dataset the model was made for?")
     kept, arrays, bad = load_all(store, known)
+    if samples is store.samples:  # the whole dataset: its videos that could not be extracted are bad files too
+        bad = [*store.failed, *bad]
     report: dict[str, Any] = {"bad_files": bad, "unknown_labels": sorted({s.label for s in samples} - set(index)),
                               "skipped_unknown_label": len(samples) - len(known)}
     if not kept:

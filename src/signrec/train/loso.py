@@ -20,7 +20,7 @@ from signrec.landmarks.store import LandmarkStore, load_all
 from signrec.model.artifact import Classifier
 from signrec.train.config import TrainConfig
 from signrec.train.data import as_store
-from signrec.train.run import duration, train_split
+from signrec.train.run import duration, say_left_out, train_split
 from signrec.train.run_folder import RunFolder, is_global_zero
 
 
@@ -40,6 +40,9 @@ def train_loso(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, 
     run = RunFolder(out)
     run.check(config, resume)
     store = as_store(data)
+    _kept, arrays, bad = load_all(store)  # read here only to say what is left out; each fold's process reads it
+    del arrays
+    bad = say_left_out(store, bad)
     folds = [signer for signer, _split in dataset.loso_folds(store.samples)]
     results: dict[str, dict[str, Any] | None] = {}
     for signer in folds:
@@ -65,7 +68,7 @@ def train_loso(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, 
 
         workers = min(jobs, len(todo))
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_fold_worker_init,
-                                 initargs=(store,)) as pool:
+                                 initargs=(store, bad)) as pool:
             # A fold is handed out only when a worker is free: on Ctrl+C (which reaches the workers too, and stops
             # their folds at a checkpoint) no queued fold starts afterwards, so the run ends at once.
             waiting = iter(todo)
@@ -77,7 +80,7 @@ def train_loso(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, 
                     if (signer := next(waiting, None)) is not None:
                         running[pool.submit(_fold_worker, signer, run, config, resume)] = signer
     elif todo:
-        _fold_worker_init(store)
+        _fold_worker_init(store, bad)
         try:
             for signer in todo:
                 report(signer, _fold_worker(signer, run, config, resume, progress))
@@ -111,8 +114,9 @@ _FOLD_DATA: dict[str, Any] = {}
 """The dataset of a LOSO run, loaded once per process (the parent, or each --jobs worker)."""
 
 
-def _fold_worker_init(store: LandmarkStore) -> None:
-    kept, arrays, bad = load_all(store)
+def _fold_worker_init(store: LandmarkStore, bad: list[str]) -> None:
+    """`bad`: what the parent found left out of `store`, for each fold's split.json."""
+    kept, arrays, _bad = load_all(store)
     _FOLD_DATA.update(samples=kept, arrays=dict(zip((s.key for s in kept), arrays, strict=True)), bad=bad,
                       labels=dataset.labels_of(kept), made=store.landmark_models, data=store.name)
 
