@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("show", "draw landmarks (over the video) to a PNG contact sheet, GIF or MP4"),
     "train": ("train", "train a model on a landmark or video dataset"),
     "evaluate": ("evaluate", "score a model on a dataset: accuracy, F1, confusion matrix"),
+    "card": ("card", "what a new user can expect of a model: accuracy on a new person, after enrollment"),
     "predict": ("predict", "recognise the sign(s) in videos or landmark files"),
     "live": ("live", "recognise signs live from a camera or video stream"),
     "serve": ("serve", "HTTP/WebSocket API and web page for a model"),

@@ -190,6 +190,12 @@ def test_leave_one_signer_out(lsa64_tiny: Path, tmp_path: Path, capsys) -> None:
     assert "| **mean** |" in (tmp_path / "loso" / "loso.md").read_text()
     fold = json.loads((tmp_path / "loso" / "fold-002" / "split.json").read_text())
     assert fold["signers"]["test"] == ["002"] and fold["signers"]["val"] == ["003"]
+    # Each fold's model card says what the recipe gives a new person: the mean and spread over all the folds.
+    card = json.loads((tmp_path / "loso" / "fold-002" / "model" / "model.json").read_text())["card"]
+    assert card["new_person"]["how"] == "leave one signer out" and card["new_person"]["folds"] == 4
+    assert card["new_person"]["top1_mean"] == pytest.approx(summary["mean"]["top1"])
+    assert cli.main(["card", str(tmp_path / "loso" / "fold-002" / "model")]) == 0
+    assert "on a new person: top-1" in capsys.readouterr().out
     # Folds trained side by side, one process each, give the same models as one after the other.
     assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "jobs"), "--loso", "--jobs", "2",
                      "--max-epochs", "1", "--hparam", "hidden=16", "--schedule", "plateau", "--mixup", "0.4",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from signrec.commands import options
+from signrec.evaluate.card import card_text
 from signrec.evaluate.report import _few, evaluate
 
 
@@ -68,6 +69,7 @@ def format_report(report: dict[str, Any], worst: int = 10) -> str:
         lines += [f"  {w['path']}: {w['true']} -> {w['pred']} ({w['confidence']:.0%})" for w in wrong[:worst]]
     for problem in report["bad_files"]:
         lines.append(f"skipped: {problem}")
+    lines += ["", card_text(report["card"])]
     if "files" in report:
         lines += ["", "written: " + ", ".join(report["files"].values())]
     return "\n".join(lines)

@@ -204,6 +204,10 @@ class Classifier:
             save_file(state, str(tmp), metadata=header)
         write_json(path / META, self.describe())
 
+    def save_meta(self, path: str | os.PathLike) -> None:
+        """Rewrite only model.json (what the model card adds, say): the weights and their checks stay as they are."""
+        write_json(Path(path) / META, self.describe())
+
     @classmethod
     def load(cls, path: str | os.PathLike, backend: str = DEFAULT_RUNTIME) -> Classifier:
         """Load a model folder for a runtime in RUNTIMES, refusing one made for another landmark layout, feature

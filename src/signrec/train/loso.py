@@ -13,9 +13,11 @@ from typing import Any
 import numpy as np
 
 from signrec import SignrecError
+from signrec.evaluate.card import model_card
 from signrec.files import write_json, write_text
 from signrec.landmarks import dataset
 from signrec.landmarks.store import LandmarkStore, load_all
+from signrec.model.artifact import Classifier
 from signrec.train.config import TrainConfig
 from signrec.train.data import as_store
 from signrec.train.run import duration, say_left_out, train_split
@@ -98,6 +100,13 @@ def train_loso(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, 
     summary = {"folds": rows, "mean": mean, "config": config.to_dict(), "data": store.name}
     write_json(run.loso_json, summary)
     write_text(run.loso_md, loso_table(summary) + "\n")
+    for signer in folds:  # each fold's model card says what the recipe gives on a new person: the spread over all
+        if results.get(signer) is not None:
+            fold = Classifier.load(run.fold(signer).model)
+            card = model_card(fold.describe(), summary)
+            if fold.meta.get("card") != card:  # a resumed run leaves finished folds as they were
+                fold.meta["card"] = card
+                fold.save_meta(run.fold(signer).model)
     return summary
 
 

@@ -86,6 +86,7 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], run: RunFolder, con
                 progress: bool = True) -> dict[str, Any] | None:
     """Train, evaluate and save the artifact for one split; `arrays` maps sample key -> landmarks, made with
     `landmark_models` (a LandmarkStore's; None: MediaPipe Holistic as shipped)."""
+    from signrec.evaluate.card import model_card
     from signrec.evaluate.metrics import score
     from signrec.evaluate.plots import plot_learning_curves
     from signrec.model import networks as models
@@ -133,6 +134,7 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], run: RunFolder, con
                 proba = classifier.predict_proba(seqs)
             metrics[name] = score(np.array(y), proba, labels, per_class=False)
     classifier.meta["metrics"] = metrics
+    classifier.meta["card"] = model_card(classifier.describe())
     classifier.save(run.model)
     write_json(run.metrics, metrics)
     plot_learning_curves(run.log_csv, run.curves)
