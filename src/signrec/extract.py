@@ -356,11 +356,22 @@ def _mediapipe_version() -> str:
     return version("mediapipe")
 
 
+ENGINES = ("local", "ray")
+"""Where a batch runs: this machine's process pool, or a Ray cluster (ray_engine.py)."""
+
+
 def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
                     settings: ExtractSettings = ExtractSettings(), workers: int | None = None,
-                    overwrite: bool = False, progress: bool = True) -> Report:
-    """Extract every video under `input_path` (file, folder or labels.csv) into `out_dir`."""
+                    overwrite: bool = False, progress: bool = True, engine: str = "local",
+                    address: str | None = None) -> Report:
+    """Extract every video under `input_path` (file, folder or labels.csv) into `out_dir`.
+
+    `engine` "ray" runs the videos on Ray actors (`address`: the cluster, None for a local one) under the same
+    contract: the same manifest, resumable, failures reported per video, the same landmarks."""
     from tqdm import tqdm
+
+    if engine not in ENGINES:
+        raise ExtractError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
 
     out_dir = Path(out_dir)
     jobs = plan_jobs(input_path, out_dir)
@@ -382,7 +393,6 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
                                                "detection_rate": landmarks.presence(array)}
         else:
             todo.append(job)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     _remove_stale_parts(out_dir)
     start = time.perf_counter()
     bar = tqdm(total=len(todo), unit="video", desc="extract", dynamic_ncols=True,
@@ -402,21 +412,35 @@ def extract_dataset(input_path: str | os.PathLike, out_dir: str | os.PathLike,
         bar.update(1)
         bar.set_postfix(frames_per_s=f"{report.frames / (time.perf_counter() - start):.0f}", failed=len(report.failed))
 
-    if workers == 1:  # in this process: no start-up cost, and decoding still overlaps inference
-        for job in todo:
-            record(job, _work(str(job.source), str(job.output), settings))
-    # longest first, so that no worker is left with a long video while the others have finished
-    todo.sort(key=lambda job: job.source.stat().st_size, reverse=True)
-    while workers > 1 and todo:  # a crashed worker (e.g. a decoder segfault) breaks the pool: fail its jobs, go on
-        todo = _run_pool(todo, workers, settings, record, out_dir, manifest)
-    bar.close()
+    try:
+        if engine == "ray" and todo:
+            from signrec.ray_engine import run_on_ray
+
+            run_on_ray(todo, settings, record, lambda: write_json(out_dir / MANIFEST, manifest), address, workers)
+        else:
+            _run_local(todo, settings, record, out_dir, manifest, workers)
+    finally:  # also when the cluster went away: what finished is in the manifest, and a rerun resumes
+        bar.close()
+        write_json(out_dir / MANIFEST, manifest)
     report.seconds = time.perf_counter() - start
-    write_json(out_dir / MANIFEST, manifest)
     _write_dataset_labels(jobs, out_dir)
     for video, notes in report.warnings.items():
         for note in notes:
             warnings.warn(f"{video}: {note}", stacklevel=2)
     return report
+
+
+def _run_local(todo: list[Job], settings: ExtractSettings, record: Any, out_dir: Path, manifest: dict[str, Any],
+               workers: int | None) -> None:
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    if workers == 1:  # in this process: no start-up cost, and decoding still overlaps inference
+        for job in todo:
+            record(job, _work(str(job.source), str(job.output), settings))
+        return
+    # longest first, so that no worker is left with a long video while the others have finished
+    todo = sorted(todo, key=lambda job: job.source.stat().st_size, reverse=True)
+    while todo:  # a crashed worker (e.g. a decoder segfault) breaks the pool: fail its jobs, go on
+        todo = _run_pool(todo, workers, settings, record, out_dir, manifest)
 
 
 def _run_pool(todo: list[Job], workers: int, settings: ExtractSettings, record: Any, out_dir: Path,
@@ -542,7 +566,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True,
                         help="output folder: one .npy per video, labels.csv, manifest.json")
     parser.add_argument("--workers", type=cli.number(int, cli.AT_LEAST_ONE), default=None,
-                        help="processes (default: all cores)")
+                        help="processes (default: all cores; with --engine ray: actors, default one per CPU "
+                             "of the cluster)")
+    parser.add_argument("--engine", choices=ENGINES, default="local",
+                        help="local: a process pool on this machine; ray: actors on a Ray cluster [%(default)s]")
+    parser.add_argument("--address", default=None,
+                        help="with --engine ray: the cluster, `auto` (this node's) or ray://host:port "
+                             "(default: start a local one)")
     parser.add_argument("--overwrite", action="store_true", help="redo videos whose .npy already exists")
     add_settings_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -553,8 +583,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from signrec.cli import emit
 
+    if args.address is not None and args.engine != "ray":
+        raise ExtractError("--address needs --engine ray")
     report = extract_dataset(args.input, args.out, settings_from_args(args), args.workers, args.overwrite,
-                             progress=not args.quiet and not args.json)
+                             progress=not args.quiet and not args.json, engine=args.engine, address=args.address)
     lines = [f"extracted {len(report.done)} video(s), skipped {len(report.skipped)} already done, "
              f"failed {len(report.failed)}; {report.frames} frames in {report.seconds:.1f} s "
              f"({report.fps:.1f} frames/s) -> {report.out_dir}"]

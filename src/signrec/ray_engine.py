@@ -1,0 +1,129 @@
+"""`signrec extract --engine ray`: the batch extraction of extract.py on the actors of a Ray cluster.
+
+The contract is the local pool's, because the work is the same function (`extract._work`): one Holistic graph per
+video inside an actor, its output written atomically where the driver asked, its result (or its error, naming the
+video) recorded by the driver in the same manifest. One actor per CPU of the cluster, one video in flight per
+actor: a worker killed mid-video (OOM killer, preemption) is restarted by Ray and the video retried once, and a
+video that kills its worker twice is reported as failed without costing any other video its retry.
+
+Every node must see the videos and the output folder under the same paths (shared storage) and run the same
+signrec and mediapipe: the actors' versions are checked first, so that the landmarks are the pool's bit for bit.
+If the cluster goes away mid-run, what finished is in the manifest and the same command resumes from there.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from signrec import __version__
+from signrec.extract import ExtractError, ExtractSettings, Job, _mediapipe_version, _work, _worker_init
+
+SAVE_EVERY_S = 10.0
+"""How often the manifest is written during a run, so that a lost driver loses at most this much record."""
+LOCAL_OBJECT_STORE = 100 * 2**20
+"""Object store of a local cluster started here: results are small dicts, the landmarks go to files."""
+CLUSTER_GONE = ("the Ray cluster went away mid-run ({error}); every finished video is in the manifest: "
+                "run the same command again to extract the rest")
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ExtractError("--engine ray needs Ray: pip install 'ray==2.60.*' (see requirements.txt)") from None
+    return ray
+
+
+class Extractor:
+    """One Ray actor: extracts one video at a time; created through `ray.remote` in `run_on_ray`."""
+
+    def __init__(self) -> None:
+        _worker_init()
+
+    def versions(self) -> tuple[str, str]:
+        return __version__, _mediapipe_version()
+
+    def extract(self, source: str, output: str, settings: ExtractSettings) -> dict[str, Any]:
+        return _work(source, output, settings)
+
+
+def connect(address: str | None, workers: int | None) -> bool:
+    """Join the cluster at `address`, or start a local one with `workers` CPUs (all when None). Already connected
+    (e.g. `ray.init(num_cpus=2)` by the caller): use that. True when this call connected, so must disconnect."""
+    ray = _ray()
+    if ray.is_initialized():
+        return False
+    try:
+        if address is None:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                     object_store_memory=LOCAL_OBJECT_STORE, configure_logging=False)
+        else:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ExtractError(f"can not reach the Ray cluster at {address or 'a new local cluster'}: {exc}") from None
+    return True
+
+
+def run_on_ray(todo: list[Job], settings: ExtractSettings, record: Callable[[Job, dict[str, Any]], None],
+               save: Callable[[], None], address: str | None = None, workers: int | None = None) -> None:
+    """Extract `todo` on Ray actors, calling `record(job, info)` as each finishes and `save()` now and then."""
+    ray = _ray()
+    connected = connect(address, workers)
+    try:
+        _run(ray, todo, settings, record, save, workers)
+    except (ray.exceptions.RaySystemError, ray.exceptions.GetTimeoutError, ConnectionError) as exc:
+        raise ExtractError(CLUSTER_GONE.format(error=str(exc).splitlines()[0] or type(exc).__name__)) from None
+    finally:
+        if connected:
+            ray.shutdown()
+
+
+def _run(ray: Any, todo: list[Job], settings: ExtractSettings, record: Callable[[Job, dict[str, Any]], None],
+         save: Callable[[], None], workers: int | None) -> None:
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if cpus < 1:
+        raise ExtractError("the Ray cluster has no CPU to run an extraction actor on")
+    n = max(1, min(workers or cpus, cpus, len(todo)))
+    actor_class = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=1)(Extractor)
+    actors = [actor_class.remote() for _ in range(n)]
+    _check_versions(ray, actors)
+    # longest first, so that no actor is left with a long video while the others have finished
+    queue = iter(sorted(todo, key=lambda job: os.path.getsize(job.source), reverse=True))
+    pending: dict[Any, tuple[Job, Any]] = {}
+
+    def submit(actor: Any) -> None:
+        job = next(queue, None)
+        if job is not None:
+            pending[actor.extract.remote(str(job.source), str(job.output), settings)] = (job, actor)
+
+    for actor in actors:
+        submit(actor)
+    last_save = time.perf_counter()
+    while pending:
+        finished, _ = ray.wait(list(pending), num_returns=1)
+        for ref in finished:
+            job, actor = pending.pop(ref)
+            try:
+                info = ray.get(ref)
+            except ray.exceptions.ActorUnavailableError:  # its node is unreachable, not just its process gone
+                raise ConnectionError("a worker's node stopped answering") from None
+            except ray.exceptions.RayActorError:
+                info = {"status": "failed", "error": f"{job.source}: the Ray worker died twice while extracting it "
+                                                      "(killed, or out of memory)"}
+            record(job, info)
+            submit(actor)
+        if time.perf_counter() - last_save > SAVE_EVERY_S:
+            save()
+            last_save = time.perf_counter()
+
+
+def _check_versions(ray: Any, actors: list[Any]) -> None:
+    """Refuse workers with another signrec or mediapipe: their landmarks would differ from this machine's."""
+    here = (__version__, _mediapipe_version())
+    for found in set(ray.get([actor.versions.remote() for actor in actors])):
+        if tuple(found) != here:
+            raise ExtractError(f"the Ray workers run signrec {found[0]} with mediapipe {found[1]}, this machine "
+                               f"signrec {here[0]} with mediapipe {here[1]}: install the same on every node")
