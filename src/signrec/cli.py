@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
                "add_import_arguments", "run_import"),
     "export-mpdata": ("signrec.formats", "write a landmark dataset in the tutorial MP_Data 1662 layout",
                       "add_export_arguments", "run_export"),
+    "pack": ("signrec.shards", "write a landmark dataset as Parquet shards that training streams",
+             "add_arguments", "run"),
     "show": ("signrec.show", "draw landmarks (over the video) to a PNG contact sheet, GIF or MP4",
              "add_arguments", "run"),
     "train": ("signrec.train", "train a model on a landmark or video dataset", "add_arguments", "run"),
