@@ -58,6 +58,8 @@ from signrec import SignrecError, cli, dataset, landmarks
 from signrec.artifact import Classifier, package_versions, pad_batch
 from signrec.dataset import Sample, Split
 from signrec.files import write_json, write_text
+from signrec.shards import ShardStore, is_store
+from signrec.streaming import ShardBatches, StreamedPart, featurize_part, predict_part
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("warmup-cosine", "cosine", "onecycle", "plateau", "constant")
@@ -173,6 +175,13 @@ def make_split(samples: Sequence[Sample], config: TrainConfig) -> Split:
 
 Featurize = Callable[[Sequence[np.ndarray]], tuple[torch.Tensor, torch.Tensor]]
 """Landmark arrays -> (features (N, T, F) float32, valid mask (N, T) bool)."""
+Part = tuple[list[np.ndarray], list[int]] | StreamedPart
+"""Training or validation data: arrays with their class indices, or a part of a shard store to stream."""
+
+
+def _one_thread(_worker: int) -> None:
+    """A data worker beside training: one torch thread, so that the two do not fight over the cores."""
+    torch.set_num_threads(1)
 
 
 class SpecFeaturizer:
@@ -222,6 +231,7 @@ def _lightning():
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*IterableDataset.*__len__.*")  # streaming.ShardBatches, sized
     warnings.filterwarnings("ignore", message=r".*directory .* exists and is not empty.*")  # --resume
     return L
 
@@ -304,11 +314,13 @@ def build_lightning_classes():
         Each epoch's augmentation is seeded by (seed, epoch): the same run gives the same data.
         """
 
-        def __init__(self, train: tuple[list[np.ndarray], list[int]], val: tuple[list[np.ndarray], list[int]],
-                     featurize: Featurize, augmentation: Callable | None, batch_size: int, seed: int):
+        def __init__(self, train: Part, val: Part, featurize: Featurize, augmentation: Callable | None,
+                     batch_size: int, seed: int):
             super().__init__()
-            self.train_arrays, self.train_y = train[0], torch.tensor(train[1])
-            self.val_arrays, self.val_y = val[0], torch.tensor(val[1])
+            self.streamed = train if isinstance(train, StreamedPart) else None
+            if not isinstance(train, StreamedPart):
+                self.train_arrays, self.train_y = train[0], torch.tensor(train[1])
+            self.val = val
             self.featurize, self.augmentation = featurize, augmentation
             self.batch_size, self.seed = batch_size, seed
             self._val: TensorDataset | None = None
@@ -337,6 +349,11 @@ def build_lightning_classes():
 
         def train_dataloader(self) -> DataLoader:
             epoch = self.trainer.current_epoch if self.trainer is not None else 0
+            if self.streamed is not None:  # read, augmented and featurised in a worker process, a batch ahead
+                batches = ShardBatches(self.streamed, self.featurize, self.augmentation, self.batch_size, self.seed,
+                                       epoch)
+                return DataLoader(batches, batch_size=None, num_workers=1, prefetch_factor=4,
+                                  worker_init_fn=_one_thread)
             data = self._epoch_data(epoch)
             gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
             return DataLoader(data, batch_size=self.batch_size, shuffle=True, generator=gen,
@@ -344,7 +361,8 @@ def build_lightning_classes():
 
         def val_dataloader(self) -> DataLoader:
             if self._val is None:
-                self._val = TensorDataset(*self.featurize(self.val_arrays), self.val_y)
+                self._val = TensorDataset(*featurize_part(self.val, self.featurize)) if isinstance(
+                    self.val, StreamedPart) else TensorDataset(*self.featurize(self.val[0]), torch.tensor(self.val[1]))
             return DataLoader(self._val, batch_size=256)
 
         def teardown(self, stage: str) -> None:
@@ -397,16 +415,16 @@ class FitResult:
     seconds: float              # wall time of trainer.fit
 
 
-def fit(model: nn.Module, train: tuple[list[np.ndarray], list[int]], val: tuple[list[np.ndarray], list[int]],
-        featurize: Featurize, config: TrainConfig, run: Path, augmentation: Callable | None = None,
-        resume: bool = False, progress: bool = True) -> FitResult:
-    """Train `model` (x, mask) -> logits with Lightning; checkpoints and logs go to `run`.
+def fit(model: nn.Module, train: Part, val: Part, featurize: Featurize, config: TrainConfig, run: Path,
+        augmentation: Callable | None = None, resume: bool = False, progress: bool = True) -> FitResult:
+    """Train `model` (x, mask) -> logits with Lightning; checkpoints and logs go to `run`. `train` and `val` are
+    arrays with their targets, or parts of a shard store, streamed (streaming.py).
 
     Lightning's progress bars show with `progress` when stderr is a terminal (in a log they are escape codes).
     Ctrl+C raises KeyboardInterrupt (Lightning itself would exit(1)); checkpoints/last.ckpt then holds the last
     finished epoch, from which `resume` continues.
     """
-    if not val[0]:
+    if not len(val if isinstance(val, StreamedPart) else val[0]):
         raise SignrecError("the validation set is empty; name --val-signers or use more data")
     L, SignModule, FeatureData, ProgressBar = build_lightning_classes()
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
@@ -440,7 +458,7 @@ def fit(model: nn.Module, train: tuple[list[np.ndarray], list[int]], val: tuple[
         num_nodes=config.num_nodes, strategy=strategy, logger=loggers,
         callbacks=[checkpoint, last_checkpoint, stopper, LearningRateMonitor(logging_interval="epoch"),
                    *([ProgressBar()] if bars else [])],
-        reload_dataloaders_every_n_epochs=1 if augmentation is not None else 0,
+        reload_dataloaders_every_n_epochs=1 if augmentation is not None or isinstance(train, StreamedPart) else 0,
         num_sanity_val_steps=0, log_every_n_steps=1, enable_progress_bar=bars, enable_model_summary=False,
     )
     data = FeatureData(train, val, featurize, augmentation, config.batch_size, config.seed)
@@ -507,23 +525,29 @@ def train(data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig =
     ranks other than 0). With `progress`, the split and Lightning's progress bars are shown on stderr."""
     out = Path(out)
     check_run_folder(out, config, resume)
-    samples, made = load_dataset(data)
-    samples, arrays, bad = load_arrays(samples)
+    source: dict[str, np.ndarray] | ShardStore
+    if is_store(data):  # streamed, never all in memory
+        source = ShardStore(data)
+        samples, made, bad = source.samples, source.landmark_models or None, []
+    else:
+        samples, made = load_dataset(data)
+        samples, arrays, bad = load_arrays(samples)
+        source = dict(zip((s.key for s in samples), arrays, strict=True))
     split = restore_split(out, samples) if resume else make_split(samples, config)
     if progress and _is_global_zero():
         print(f"split: {split.describe()}", file=sys.stderr, flush=True)
-    metrics = train_split(split, dict(zip((s.key for s in samples), arrays, strict=True)), out, config,
-                          labels=dataset.labels_of(samples), skipped=bad, data=str(data), landmark_models=made,
-                          resume=resume, progress=progress)
+    metrics = train_split(split, source, out, config, labels=dataset.labels_of(samples), skipped=bad, data=str(data),
+                          landmark_models=made, resume=resume, progress=progress)
     return None if metrics is None else {**metrics, "split": split.summary(), "model": str(out / "model")}
 
 
-def train_split(split: Split, arrays: dict[str, np.ndarray], out: Path, config: TrainConfig,
+def train_split(split: Split, arrays: dict[str, np.ndarray] | ShardStore, out: Path, config: TrainConfig,
                 labels: list[str], skipped: Sequence[str] = (), data: str = "",
                 landmark_models: dict[str, Any] | None = None, resume: bool = False,
                 progress: bool = True) -> dict[str, Any] | None:
-    """Train, evaluate and save the artifact for one split; `arrays` maps sample key -> landmarks, made with
-    `landmark_models` (extract.landmark_models; None: MediaPipe Holistic as shipped)."""
+    """Train, evaluate and save the artifact for one split; `arrays` maps sample key -> landmarks, or is the shard
+    store to stream them from, made with `landmark_models` (extract.landmark_models; None: MediaPipe Holistic as
+    shipped)."""
     from signrec import models
     from signrec.augment import default_augmentation
     from signrec.evaluate import plot_learning_curves, score
@@ -534,7 +558,9 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], out: Path, config: 
     hparams = {**models.default_hparams(config.model), **config.hparams}
     index = {label: i for i, label in enumerate(labels)}
 
-    def part(samples: list[Sample]) -> tuple[list[np.ndarray], list[int]]:
+    def part(samples: list[Sample]) -> Part:
+        if isinstance(arrays, ShardStore):
+            return StreamedPart.of(arrays, samples, index)
         return [arrays[s.key] for s in samples], [index[s.label] for s in samples]
 
     torch.manual_seed(config.seed)
@@ -565,10 +591,13 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], out: Path, config: 
     for name in ("val", "test"):
         samples = getattr(split, name)
         if samples:
-            seqs, y = part(samples)
+            held = part(samples)
             with torch_threads(config.threads):
-                proba = classifier.predict_proba(seqs)
-            metrics[name] = score(np.array(y), proba, labels, per_class=False)
+                if isinstance(held, StreamedPart):
+                    y, proba = predict_part(classifier.predict_proba, held)
+                else:
+                    y, proba = np.array(held[1]), classifier.predict_proba(held[0])
+            metrics[name] = score(y, proba, labels, per_class=False)
     classifier.meta["metrics"] = metrics
     classifier.save(out / "model")
     write_json(out / "metrics.json", metrics)
@@ -659,6 +688,8 @@ def train_loso(data: str | os.PathLike, out: str | os.PathLike, config: TrainCon
     if jobs > 1 and config.devices * config.num_nodes > 1:
         raise SignrecError("--jobs trains folds side by side, one process each; it can not be combined with "
                            "DDP (--devices/--num-nodes > 1)")
+    if is_store(data):
+        raise SignrecError(f"{data}: --loso reads a landmark folder; a shard store is streamed by plain training")
     out = Path(out)
     check_run_folder(out, config, resume)
     samples, made = load_dataset(data)
