@@ -109,3 +109,18 @@ def test_training_streams_a_store(lsa64, tmp_path):
     assert metrics is not None and metrics["test"]["n"] == 25 and metrics["val"]["n"] == 25
     assert metrics["epochs"] == 6 and metrics["test"]["top1"] > 0.2  # chance is 0.2 with 5 signs
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+
+
+def test_kaggle_import_streams_into_shards(shared_data, tmp_path):
+    from signrec.formats import import_dataset
+
+    src = shared_data / "kaggle_islr_schema"
+    folder = import_dataset("kaggle", src, tmp_path / "folder", progress=False)
+    report = import_dataset("kaggle", src, str(tmp_path / "store"), progress=False, shards="float32")
+    assert report.converted == folder.converted == 48 and not report.failed
+    store = ShardStore(tmp_path / "store")
+    rows = {Path(s.path).relative_to(tmp_path / "folder").as_posix(): s for s in read_labels(tmp_path / "folder" /
+                                                                                            "labels.csv")}
+    assert [(s.key, s.label, s.signer) for s in store.samples] == [(k, s.label, s.signer) for k, s in rows.items()]
+    for sample, array in store.stream():
+        assert array.tobytes() == landmarks.load(rows[sample.key].path).tobytes()

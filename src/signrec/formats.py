@@ -264,16 +264,23 @@ IMPORTERS: dict[str, Callable[[Path], Iterator[_Item]]] = {
 }
 
 
-def import_dataset(fmt: str, src: str | os.PathLike, out: str | os.PathLike, progress: bool = True) -> Report:
-    """Convert every sequence of `src` into a landmark dataset in `out`; bad files are reported, not fatal."""
+def import_dataset(fmt: str, src: str | os.PathLike, out: str | os.PathLike, progress: bool = True,
+                   shards: str | None = None) -> Report:
+    """Convert every sequence of `src` into a landmark dataset in `out`; bad files are reported, not fatal.
+
+    `shards` ("float32" or "float16"): write a shard store at `out` (a folder or fsspec URL) instead, one sequence
+    at a time, so that memory holds at most one shard being written, whatever the size of the source."""
     if fmt not in IMPORTERS:
         raise SignrecError(f"unknown format {fmt!r}; choose from {sorted(IMPORTERS)}")
-    src, out = Path(src), Path(out)
+    src = Path(src)
     if not src.exists():
         raise FormatError(f"{src}: no such file or folder")
     items = list(IMPORTERS[fmt](src))
     if not items:
         raise FormatError(f"{src}: no sequences found for format {fmt!r}")
+    if shards is not None:
+        return _import_shards(fmt, items, str(out), shards, progress)
+    out = Path(out)
     if any((out / item.relpath).resolve() == item.source.resolve() for item in items):
         raise FormatError(f"{out}: writing there would overwrite the source files; choose another --out")
     report = Report(out=str(out))
@@ -291,6 +298,32 @@ def import_dataset(fmt: str, src: str | os.PathLike, out: str | os.PathLike, pro
         samples.append(Sample(out / item.relpath, item.label, item.signer, item.extra))
     if samples:
         write_labels(out / "labels.csv", samples)
+    return report
+
+
+def _import_shards(fmt: str, items: list[_Item], out: str, dtype: str, progress: bool) -> Report:
+    """The items read one by one straight into shards; in a seeded random order, as `signrec pack` writes."""
+    import random
+
+    from signrec.shards import ShardWriter
+
+    writer = ShardWriter(out, dtype)
+    report = Report(out=out)
+    order = list(range(len(items)))
+    random.Random(0).shuffle(order)
+    for position in tqdm(order, desc=f"import {fmt}", unit="seq", disable=None if progress else True):
+        item = items[position]
+        try:
+            array = item.read(item.source)
+            writer.add(Sample(item.source, item.label, item.signer, item.extra), item.relpath, array, position)
+        except SignrecError as exc:
+            report.failed.append((str(item.source), str(exc)))
+            continue
+        if np.isnan(array).all():
+            report.warnings.append((str(item.source), "no landmarks in any frame: all NaN"))
+        report.converted += 1
+    if report.converted:
+        writer.close()
     return report
 
 
@@ -384,7 +417,11 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
                              "hands: labels.csv of (T, 2, 21, 3) arrays")
     parser.add_argument("src", type=Path, help="the MP_Data folder, the Kaggle train.csv (or its folder), "
                                                "or the hands dataset's labels.csv (or its folder)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for labels.csv and the .npy files")
+    parser.add_argument("--out", required=True,
+                        help="folder for labels.csv and the .npy files; with --shards, the shard store (folder or "
+                             "fsspec URL)")
+    parser.add_argument("--shards", nargs="?", const="float32", choices=("float32", "float16"), default=None,
+                        help="write a shard store (`signrec pack`'s), streaming; optionally its dtype [float32]")
     add_json_flag(parser)
 
 
@@ -396,7 +433,7 @@ def _finish(args: argparse.Namespace, report: Report, verb: str) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    return _finish(args, import_dataset(args.format, args.src, args.out), "imported")
+    return _finish(args, import_dataset(args.format, args.src, args.out, shards=args.shards), "imported")
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
