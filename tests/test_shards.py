@@ -124,3 +124,24 @@ def test_kaggle_import_streams_into_shards(shared_data, tmp_path):
     assert [(s.key, s.label, s.signer) for s in store.samples] == [(k, s.label, s.signer) for k, s in rows.items()]
     for sample, array in store.stream():
         assert array.tobytes() == landmarks.load(rows[sample.key].path).tobytes()
+
+
+def test_every_reader_of_a_partitioned_epoch_takes_the_same_number_of_steps(lsa64, tmp_path, monkeypatch):
+    import torch
+
+    from signrec import streaming
+
+    pack(lsa64, tmp_path / "s", shard_mb=1, progress=False)
+    store = ShardStore(tmp_path / "s")
+    part = streaming.StreamedPart.of(store, store.samples, {label: i for i, label in enumerate(store.labels())})
+
+    def featurize(arrays):
+        return torch.zeros(len(arrays), 1), torch.ones(len(arrays), 1, dtype=torch.bool)
+
+    counts = []
+    for reader in range(3):  # as DDP ranks do: three readers, each told it is one of three
+        monkeypatch.setattr(streaming, "_partition", lambda r=reader: (r, 3))
+        monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+        monkeypatch.setattr(torch.distributed, "get_world_size", lambda: 3)
+        counts.append(sum(1 for _ in streaming.ShardBatches(part, featurize, None, 16, 0, 0)))
+    assert counts == [len(streaming.ShardBatches(part, featurize, None, 16, 0, 0))] * 3 == [5] * 3

@@ -65,21 +65,33 @@ class ShardBatches(IterableDataset):
         return max(1, math.ceil(len(self.part) / world / self.batch_size))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Exactly len(self) batches (the last may be short): DDP ranks, whose shares of the row groups differ by
+        up to one, must take as many steps as each other, so a short share goes round again."""
         index, count = _partition()
         store = ShardStore(self.part.url)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         arrays: list[np.ndarray] = []
         targets: list[int] = []
-        stream = store.stream(self.part.keys, seed=self.seed * 100_003 + self.epoch, buffer=self.buffer,
-                              part=(index, count))
-        for sample, array in stream:
-            arrays.append(self.augmentation(array, rng) if self.augmentation is not None else array)
-            targets.append(self.part.targets[sample.key])
-            if len(arrays) == self.batch_size:
-                yield (*self.featurize(arrays), torch.tensor(targets))
-                arrays, targets = [], []
-        if arrays:
-            yield (*self.featurize(arrays), torch.tensor(targets))
+        batches, lap = len(self), 0
+        while True:
+            read = 0
+            for sample, array in store.stream(self.part.keys, seed=(self.seed * 100_003 + self.epoch) * 1_009 + lap,
+                                              buffer=self.buffer, part=(index, count)):
+                read += 1
+                arrays.append(self.augmentation(array, rng) if self.augmentation is not None else array)
+                targets.append(self.part.targets[sample.key])
+                if len(arrays) == self.batch_size:
+                    yield (*self.featurize(arrays), torch.tensor(targets))
+                    arrays, targets, batches = [], [], batches - 1
+                    if not batches:
+                        return
+            if not read:  # a share without row groups, or none readable
+                return
+            if count == 1:  # the only reader: the epoch is the data, its last batch short as in memory
+                if arrays:
+                    yield (*self.featurize(arrays), torch.tensor(targets))
+                return
+            lap += 1
 
 
 def featurize_part(part: StreamedPart, featurize: Callable, chunk: int = 256
