@@ -17,6 +17,7 @@ import pytest
 from signrec.cli import main
 from signrec.dataset import Sample, read_labels, write_labels
 from signrec.extract import ExtractError, ExtractSettings, extract_dataset
+from signrec.ray_engine import LOCAL_CONFIG
 
 ray = pytest.importorskip("ray")
 SETTINGS = ExtractSettings(frame_step=3)  # fewer frames: the same code path, a third of the time
@@ -24,7 +25,8 @@ SETTINGS = ExtractSettings(frame_step=3)  # fewer frames: the same code path, a 
 
 @pytest.fixture(scope="module")
 def local_cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 2**20)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 2**20,
+             _system_config=LOCAL_CONFIG)
     yield
     ray.shutdown()
 

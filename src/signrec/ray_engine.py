@@ -25,6 +25,10 @@ SAVE_EVERY_S = 10.0
 """How often the manifest is written during a run, so that a lost driver loses at most this much record."""
 LOCAL_OBJECT_STORE = 100 * 2**20
 """Object store of a local cluster started here: results are small dicts, the landmarks go to files."""
+LOCAL_CONFIG = {"worker_niceness": 0}
+"""Ray runs its workers 15 nice levels down; on a machine shared with other work (a laptop, a workstation) that
+left the actors 0.63x the pool's speed (BENCHMARKS.md). The pool's workers run at the caller's priority: so do
+these. On a cluster started with `ray start`, set RAY_worker_niceness=0 in its environment for the same."""
 CLUSTER_GONE = ("the Ray cluster went away mid-run ({error}); every finished video is in the manifest: "
                 "run the same command again to extract the rest")
 
@@ -59,7 +63,7 @@ def connect(address: str | None, workers: int | None) -> bool:
     try:
         if address is None:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                     object_store_memory=LOCAL_OBJECT_STORE, configure_logging=False)
+                     object_store_memory=LOCAL_OBJECT_STORE, configure_logging=False, _system_config=LOCAL_CONFIG)
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
