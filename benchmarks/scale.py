@@ -64,9 +64,9 @@ def video_seconds(paths: list[Path]) -> float:
 def bench_ray(args: argparse.Namespace) -> dict:
     import ray
 
-    from signrec.dataset import read_labels, write_labels
-    from signrec.extract import extract_dataset
-    from signrec.ray_engine import LOCAL_CONFIG
+    from signrec.landmarks.dataset import read_labels, write_labels
+    from signrec.video.batch import extract_dataset
+    from signrec.video.ray_engine import LOCAL_CONFIG, ray_engine
 
     samples = read_labels(DATA / "mlr511_arsl" / "labels.csv")
     picked = samples[:: max(1, len(samples) // args.clips)][: args.clips]
@@ -76,7 +76,7 @@ def bench_ray(args: argparse.Namespace) -> dict:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 2**20,
              _system_config=LOCAL_CONFIG if args.worker_niceness_0 else {})
     ray_start = time.perf_counter() - start
-    runs = {"pool": {"workers": 2}, "ray": {"engine": "ray"}}
+    runs = {"pool": {"workers": 2}, "ray": {"executor": ray_engine()}}
     seconds = dict.fromkeys(runs, 0.0)
     cpu = dict.fromkeys(runs, 0.0)
     frames = dict.fromkeys(runs, 0)
@@ -108,17 +108,17 @@ def bench_ray(args: argparse.Namespace) -> dict:
 def replicate(folder_csv: Path, out: str, replicas: int) -> dict:
     """The 100x store: replica 0 as recorded, the others under light geometric augmentation."""
     from signrec import landmarks
-    from signrec.augment import Compose, Rotate, Scale, Shift
-    from signrec.dataset import Sample, read_labels
-    from signrec.extract import landmark_models
-    from signrec.shards import ShardWriter
+    from signrec.landmarks.dataset import Sample, read_labels
+    from signrec.landmarks.shards import ShardWriter
+    from signrec.landmarks.store import FolderStore
+    from signrec.train.augment import Compose, Rotate, Scale, Shift
 
     samples = read_labels(folder_csv)
     arrays = [landmarks.load(s.path) for s in samples]
     base = folder_csv.parent.resolve()
     keys = [Path(os.path.relpath(s.path, base)).as_posix() for s in samples]
     light = Compose([Scale(p=1.0), Rotate(p=0.5), Shift(p=1.0)])
-    writer = ShardWriter(out, "float32", 256, landmark_models(folder_csv))
+    writer = ShardWriter(out, "float32", 256, FolderStore.open(folder_csv).landmark_models)
     start = time.perf_counter()
     order = np.random.default_rng(0).permutation(len(samples) * replicas)
     for position in order:  # packed mixed, as `signrec pack` does
@@ -162,7 +162,7 @@ def run_child(data: str, out: Path, epochs: int) -> dict:
 def bench_shards(args: argparse.Namespace) -> dict:
     """`--only 1x`: in memory against streamed from the 1x store; `--only big`: one epoch from the replicated
     store. A store already written (its store.json there) is reused, not written again."""
-    from signrec.shards import ShardStore, pack
+    from signrec.landmarks.shards import ShardStore, pack
 
     work = Path(args.work)
     folder = Path(args.landmarks)
@@ -209,7 +209,7 @@ def bench_formats(args: argparse.Namespace) -> None:
     import pyarrow.parquet as pq
 
     from signrec import landmarks
-    from signrec.dataset import read_labels
+    from signrec.landmarks.dataset import read_labels
 
     arrays = [landmarks.load(s.path) for s in read_labels(args.landmarks)[: args.sequences]]
     raw = sum(a.nbytes for a in arrays)
@@ -267,7 +267,7 @@ def bench_formats(args: argparse.Namespace) -> None:
 def cost(args: argparse.Namespace) -> None:
     """Hours at 15 landmark frames per second of video: every frame of 15 fps video (MLR511, where the core-seconds
     were measured), every second frame of 30 fps video (`--frame-step 2`, as the demo extracts)."""
-    from signrec.dataset import read_labels
+    from signrec.landmarks.dataset import read_labels
 
     def mean_s(name: str) -> float:
         videos = [s.path for s in read_labels(DATA / name / "labels.csv")]
