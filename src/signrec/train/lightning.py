@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from signrec.train.config import TrainConfig
 from signrec.train.data import Featurize
-from signrec.train.streaming import Part, ShardBatches, StreamedPart, featurize_part, one_thread
+from signrec.train.streaming import Part, ShardBatches, StreamedPart, one_thread
 
 
 def quiet() -> None:
@@ -114,7 +114,8 @@ class SignModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 class FeatureData(L.LightningDataModule):
-    """Validation features computed once; training features recomputed each epoch from fresh augmentation.
+    """Validation features computed once; training features recomputed each epoch from fresh augmentation. Parts of
+    a shard store (streaming.StreamedPart) are streamed instead, both of them, a batch ahead in a worker process.
 
     The next epoch's augmented features are prepared in a background thread while this epoch trains
     (torch and numpy release the GIL), so on two cores data preparation costs little wall time.
@@ -165,9 +166,11 @@ class FeatureData(L.LightningDataModule):
                           drop_last=len(data) > self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
+        if isinstance(self.val, StreamedPart):  # read again each time: a large validation part is not held either
+            batches = ShardBatches(self.val, self.featurize, None, 256, self.seed, 0)
+            return DataLoader(batches, batch_size=None, num_workers=1, prefetch_factor=2, worker_init_fn=one_thread)
         if self._val is None:
-            self._val = TensorDataset(*featurize_part(self.val, self.featurize)) if isinstance(
-                self.val, StreamedPart) else TensorDataset(*self.featurize(self.val[0]), torch.tensor(self.val[1]))
+            self._val = TensorDataset(*self.featurize(self.val[0]), torch.tensor(self.val[1]))
         return DataLoader(self._val, batch_size=256)
 
     def teardown(self, stage: str) -> None:
