@@ -7,6 +7,9 @@ import argparse
 from signrec import ranges
 from signrec.commands import options
 from signrec.video.batch import extract_dataset
+from signrec.video.holistic import ExtractError
+
+ENGINES = ("local", "ray")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True,
                         help="output folder: one .npy per video, labels.csv, manifest.json")
     parser.add_argument("--workers", type=options.number(int, ranges.AT_LEAST_ONE), default=None,
-                        help="processes (default: all cores)")
+                        help="processes (default: all cores; with --engine ray: actors, default one per CPU of "
+                             "the cluster)")
+    parser.add_argument("--engine", choices=ENGINES, default="local",
+                        help="local: a process pool on this machine; ray: actors on a Ray cluster [%(default)s]")
+    parser.add_argument("--address", default=None,
+                        help="with --engine ray: the cluster, `auto` (this node's) or ray://host:port "
+                             "(default: start a local one)")
     parser.add_argument("--overwrite", action="store_true", help="redo videos whose .npy already exists")
     options.add_extract_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -23,8 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    executor = None
+    if args.engine == "ray":
+        from signrec.video.ray_engine import ray_engine
+
+        executor = ray_engine(args.address, args.workers)
+    elif args.address is not None:
+        raise ExtractError("--address needs --engine ray")
     report = extract_dataset(args.input, args.out, options.extract_settings_from_args(args), args.workers, args.overwrite,
-                             progress=not args.quiet and not args.json)
+                             progress=not args.quiet and not args.json, executor=executor)
     lines = [f"extracted {len(report.done)} video(s), skipped {len(report.skipped)} already done, "
              f"failed {len(report.failed)}; {report.frames} frames in {report.seconds:.1f} s "
              f"({report.fps:.1f} frames/s) -> {report.out_dir}"]

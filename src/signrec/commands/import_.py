@@ -15,11 +15,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "hands: labels.csv of (T, 2, 21, 3) arrays")
     parser.add_argument("src", type=Path, help="the MP_Data folder, the Kaggle train.csv (or its folder), "
                                                "or the hands dataset's labels.csv (or its folder)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for labels.csv and the .npy files")
+    parser.add_argument("--out", required=True,
+                        help="folder for labels.csv and the .npy files; with --shards, the shard store (a new folder "
+                             "or fsspec URL)")
+    parser.add_argument("--shards", nargs="?", const="float32", choices=("float32", "float16"), default=None,
+                        help="write a shard store (`signrec pack`'s) instead, streaming; optionally its dtype "
+                             "[float32]")
     options.add_json_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    report = import_dataset(args.format, args.src, args.out)
+    report = import_dataset(args.format, args.src, args.out, shards=args.shards)
     options.emit(args, report.to_dict(), report.text("imported"))
     return 1 if report.failed else 0

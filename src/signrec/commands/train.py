@@ -40,7 +40,8 @@ def _signers(text: str) -> tuple[str, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = TrainConfig()
-    parser.add_argument("data", help="labels.csv (or its folder) of landmark .npy files or of videos")
+    parser.add_argument("data", help="labels.csv (or its folder) of landmark .npy files or of videos, or a shard "
+                                     "store (`signrec pack`; a folder or fsspec URL), streamed")
     parser.add_argument("--out", required=True, type=Path, help="run folder to create (or resume)")
     from signrec.model.networks import MODELS
 

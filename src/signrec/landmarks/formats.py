@@ -267,16 +267,23 @@ IMPORTERS: dict[str, Callable[[Path], Iterator[_Item]]] = {
 }
 
 
-def import_dataset(fmt: str, src: str | os.PathLike, out: str | os.PathLike, progress: bool = True) -> Report:
-    """Convert every sequence of `src` into a landmark dataset in `out`; bad files are reported, not fatal."""
+def import_dataset(fmt: str, src: str | os.PathLike, out: str | os.PathLike, progress: bool = True,
+                   shards: str | None = None) -> Report:
+    """Convert every sequence of `src` into a landmark dataset in `out`; bad files are reported, not fatal.
+
+    `shards` ("float32" or "float16"): write a shard store at `out` (a folder or fsspec URL) instead, one sequence
+    at a time, so that memory holds at most the shard being written, whatever the size of the source."""
     if fmt not in IMPORTERS:
         raise SignrecError(f"unknown format {fmt!r}; choose from {sorted(IMPORTERS)}")
-    src, out = Path(src), Path(out)
+    src = Path(src)
     if not src.exists():
         raise FormatError(f"{src}: no such file or folder")
     items = list(IMPORTERS[fmt](src))
     if not items:
         raise FormatError(f"{src}: no sequences found for format {fmt!r}")
+    if shards is not None:
+        return _import_shards(fmt, items, str(out), shards, progress)
+    out = Path(out)
     if any((out / item.relpath).resolve() == item.source.resolve() for item in items):
         raise FormatError(f"{out}: writing there would overwrite the source files; choose another --out")
     report = Report(out=str(out))
@@ -294,6 +301,32 @@ def import_dataset(fmt: str, src: str | os.PathLike, out: str | os.PathLike, pro
         samples.append(Sample(out / item.relpath, item.label, item.signer, item.extra))
     if samples:
         write_labels(out / "labels.csv", samples)
+    return report
+
+
+def _import_shards(fmt: str, items: list[_Item], out: str, dtype: str, progress: bool) -> Report:
+    """The items read one by one straight into shards; in a seeded random order, as `signrec pack` writes."""
+    import random
+
+    from signrec.landmarks.shards import ShardWriter
+
+    writer = ShardWriter(out, dtype)
+    report = Report(out=out)
+    order = list(range(len(items)))
+    random.Random(0).shuffle(order)
+    for position in tqdm(order, desc=f"import {fmt}", unit="seq", disable=None if progress else True):
+        item = items[position]
+        try:
+            array = item.read(item.source)
+            writer.add(Sample(item.source, item.label, item.signer, item.extra), item.relpath, array, position)
+        except SignrecError as exc:
+            report.failed.append((str(item.source), str(exc)))
+            continue
+        if np.isnan(array).all():
+            report.warnings.append((str(item.source), "no landmarks in any frame: all NaN"))
+        report.converted += 1
+    if report.converted:
+        writer.close()
     return report
 
 

@@ -17,10 +17,15 @@ from signrec.train.config import TrainConfig
 
 
 def as_store(data: str | os.PathLike | LandmarkStore) -> LandmarkStore:
-    """A store as it is; a path (labels.csv or folder, of landmarks or of videos) opened as one, videos extracted
-    once into the cache."""
+    """A store as it is; a shard store's folder or URL opened as one, streamed (landmarks/shards.py); another path
+    (labels.csv or folder, of landmarks or of videos) opened as a folder store, videos extracted once into the
+    cache."""
     if isinstance(data, (str, os.PathLike)):
+        from signrec.landmarks.shards import ShardStore, is_store
         from signrec.video.batch import open_dataset
+
+        if is_store(data):
+            return ShardStore(data)
 
         return open_dataset(data)
     return data

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -21,6 +20,7 @@ from signrec.files import write_text
 from signrec.train.config import TrainConfig
 from signrec.train.data import Featurize
 from signrec.train.run_folder import RunFolder
+from signrec.train.streaming import Part, StreamedPart
 
 
 @contextlib.contextmanager
@@ -45,16 +45,16 @@ class FitResult:
     seconds: float              # wall time of trainer.fit
 
 
-def fit(model: nn.Module, train: tuple[list[np.ndarray], list[int]], val: tuple[list[np.ndarray], list[int]],
-        featurize: Featurize, config: TrainConfig, run: RunFolder, augmentation: Callable | None = None,
-        resume: bool = False, progress: bool = True) -> FitResult:
-    """Train `model` (x, mask) -> logits with Lightning; checkpoints and logs go to `run`.
+def fit(model: nn.Module, train: Part, val: Part, featurize: Featurize, config: TrainConfig, run: RunFolder,
+        augmentation: Callable | None = None, resume: bool = False, progress: bool = True) -> FitResult:
+    """Train `model` (x, mask) -> logits with Lightning; checkpoints and logs go to `run`. `train` and `val` are
+    arrays with their targets, or parts of a shard store, streamed (streaming.py).
 
     Lightning's progress bars show with `progress` when stderr is a terminal (in a log they are escape codes).
     Ctrl+C raises KeyboardInterrupt (Lightning itself would exit(1)); checkpoints/last.ckpt then holds the last
     finished epoch, from which `resume` continues.
     """
-    if not val[0]:
+    if not len(val if isinstance(val, StreamedPart) else val[0]):
         raise SignrecError("the validation set is empty; name --val-signers or use more data")
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
@@ -92,7 +92,7 @@ def fit(model: nn.Module, train: tuple[list[np.ndarray], list[int]], val: tuple[
         num_nodes=config.num_nodes, strategy=strategy, logger=loggers,
         callbacks=[checkpoint, last_checkpoint, stopper, LearningRateMonitor(logging_interval="epoch"),
                    *([StderrProgressBar()] if bars else [])],
-        reload_dataloaders_every_n_epochs=1 if augmentation is not None else 0,
+        reload_dataloaders_every_n_epochs=1 if augmentation is not None or isinstance(train, StreamedPart) else 0,
         num_sanity_val_steps=0, log_every_n_steps=1, enable_progress_bar=bars, enable_model_summary=False,
     )
     data = FeatureData(train, val, featurize, augmentation, config.batch_size, config.seed)

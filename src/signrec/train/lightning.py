@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from signrec.train.config import TrainConfig
 from signrec.train.data import Featurize
+from signrec.train.streaming import Part, ShardBatches, StreamedPart, one_thread
 
 
 def quiet() -> None:
@@ -34,6 +35,7 @@ def quiet() -> None:
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*IterableDataset.*__len__.*")  # streaming.ShardBatches, sized
     warnings.filterwarnings("ignore", message=r".*directory .* exists and is not empty.*")  # --resume
     # SignModule._step logs training metrics without sync_dist on purpose: each process's own mean is enough for
     # a progress display, and syncing them would cost a collective per epoch. Lightning warns of exactly that.
@@ -112,18 +114,21 @@ class SignModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 class FeatureData(L.LightningDataModule):
-    """Validation features computed once; training features recomputed each epoch from fresh augmentation.
+    """Validation features computed once; training features recomputed each epoch from fresh augmentation. Parts of
+    a shard store (streaming.StreamedPart) are streamed instead, both of them, a batch ahead in a worker process.
 
     The next epoch's augmented features are prepared in a background thread while this epoch trains
     (torch and numpy release the GIL), so on two cores data preparation costs little wall time.
     Each epoch's augmentation is seeded by (seed, epoch): the same run gives the same data.
     """
 
-    def __init__(self, train: tuple[list[np.ndarray], list[int]], val: tuple[list[np.ndarray], list[int]],
-                 featurize: Featurize, augmentation: Callable | None, batch_size: int, seed: int):
+    def __init__(self, train: Part, val: Part, featurize: Featurize, augmentation: Callable | None, batch_size: int,
+                 seed: int):
         super().__init__()
-        self.train_arrays, self.train_y = train[0], torch.tensor(train[1])
-        self.val_arrays, self.val_y = val[0], torch.tensor(val[1])
+        self.streamed = train if isinstance(train, StreamedPart) else None
+        if not isinstance(train, StreamedPart):
+            self.train_arrays, self.train_y = train[0], torch.tensor(train[1])
+        self.val = val
         self.featurize, self.augmentation = featurize, augmentation
         self.batch_size, self.seed = batch_size, seed
         self._val: TensorDataset | None = None
@@ -152,14 +157,20 @@ class FeatureData(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        if self.streamed is not None:  # read, augmented and featurised in a worker process, a batch ahead
+            batches = ShardBatches(self.streamed, self.featurize, self.augmentation, self.batch_size, self.seed, epoch)
+            return DataLoader(batches, batch_size=None, num_workers=1, prefetch_factor=4, worker_init_fn=one_thread)
         data = self._epoch_data(epoch)
         gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         return DataLoader(data, batch_size=self.batch_size, shuffle=True, generator=gen,
                           drop_last=len(data) > self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
+        if isinstance(self.val, StreamedPart):  # read again each time: a large validation part is not held either
+            batches = ShardBatches(self.val, self.featurize, None, 256, self.seed, 0)
+            return DataLoader(batches, batch_size=None, num_workers=1, prefetch_factor=2, worker_init_fn=one_thread)
         if self._val is None:
-            self._val = TensorDataset(*self.featurize(self.val_arrays), self.val_y)
+            self._val = TensorDataset(*self.featurize(self.val[0]), torch.tensor(self.val[1]))
         return DataLoader(self._val, batch_size=256)
 
     def teardown(self, stage: str) -> None:

@@ -16,6 +16,7 @@ from signrec import SignrecError
 from signrec.evaluate.card import model_card
 from signrec.files import write_json, write_text
 from signrec.landmarks import dataset
+from signrec.landmarks.shards import ShardStore
 from signrec.landmarks.store import LandmarkStore, load_all
 from signrec.model.artifact import Classifier
 from signrec.train.config import TrainConfig
@@ -40,6 +41,8 @@ def train_loso(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, 
     run = RunFolder(out)
     run.check(config, resume)
     store = as_store(data)
+    if isinstance(store, ShardStore):
+        raise SignrecError(f"{store.name}: --loso reads a landmark folder; a shard store is streamed by plain training")
     _kept, arrays, bad = load_all(store)  # read here only to say what is left out; each fold's process reads it
     del arrays
     bad = say_left_out(store, bad)

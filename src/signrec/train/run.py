@@ -42,12 +42,14 @@ from signrec import SignrecError
 from signrec.files import write_json
 from signrec.landmarks import dataset
 from signrec.landmarks.dataset import Sample, Split
+from signrec.landmarks.shards import ShardStore
 from signrec.landmarks.store import LandmarkStore, load_all
 from signrec.model.artifact import Classifier, package_versions
 from signrec.train.config import TrainConfig
 from signrec.train.data import SpecFeaturizer, as_store, make_split
 from signrec.train.fit import fit, torch_threads
 from signrec.train.run_folder import RunFolder, is_global_zero
+from signrec.train.streaming import Part, StreamedPart, predict_part
 
 
 def say_left_out(store: LandmarkStore, bad: Sequence[str]) -> list[str]:
@@ -69,23 +71,28 @@ def train(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, confi
     run = RunFolder(out)
     run.check(config, resume)
     store = as_store(data)
-    samples, arrays, bad = load_all(store)
+    source: dict[str, np.ndarray] | ShardStore
+    if isinstance(store, ShardStore):  # streamed, never all in memory
+        samples, bad, source = store.samples, [], store
+    else:
+        samples, arrays, bad = load_all(store)
+        source = dict(zip((s.key for s in samples), arrays, strict=True))
     bad = say_left_out(store, bad)
     split = run.saved_split(samples) if resume else make_split(samples, config)
     if progress and is_global_zero():
         print(f"split: {split.describe()}", file=sys.stderr, flush=True)
-    metrics = train_split(split, dict(zip((s.key for s in samples), arrays, strict=True)), run, config,
-                          labels=dataset.labels_of(samples), skipped=bad, data=store.name,
+    metrics = train_split(split, source, run, config, labels=dataset.labels_of(samples), skipped=bad, data=store.name,
                           landmark_models=store.landmark_models, resume=resume, progress=progress)
     return None if metrics is None else {**metrics, "split": split.summary(), "model": str(run.model)}
 
 
-def train_split(split: Split, arrays: dict[str, np.ndarray], run: RunFolder, config: TrainConfig,
+def train_split(split: Split, arrays: dict[str, np.ndarray] | ShardStore, run: RunFolder, config: TrainConfig,
                 labels: list[str], skipped: Sequence[str] = (), data: str = "",
                 landmark_models: dict[str, Any] | None = None, resume: bool = False,
                 progress: bool = True) -> dict[str, Any] | None:
-    """Train, evaluate and save the artifact for one split; `arrays` maps sample key -> landmarks, made with
-    `landmark_models` (a LandmarkStore's; None: MediaPipe Holistic as shipped)."""
+    """Train, evaluate and save the artifact for one split; `arrays` maps sample key -> landmarks, or is the shard
+    store to stream them from, made with `landmark_models` (a LandmarkStore's; None: MediaPipe Holistic as
+    shipped)."""
     from signrec.evaluate.card import model_card
     from signrec.evaluate.metrics import score
     from signrec.evaluate.plots import plot_learning_curves
@@ -98,7 +105,9 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], run: RunFolder, con
     hparams = {**models.default_hparams(config.model), **config.hparams}
     index = {label: i for i, label in enumerate(labels)}
 
-    def part(samples: list[Sample]) -> tuple[list[np.ndarray], list[int]]:
+    def part(samples: list[Sample]) -> Part:
+        if isinstance(arrays, ShardStore):
+            return StreamedPart.of(arrays, samples, index)
         return [arrays[s.key] for s in samples], [index[s.label] for s in samples]
 
     torch.manual_seed(config.seed)
@@ -129,10 +138,13 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], run: RunFolder, con
     for name in ("val", "test"):
         samples = getattr(split, name)
         if samples:
-            seqs, y = part(samples)
+            held = part(samples)
             with torch_threads(config.threads):
-                proba = classifier.predict_proba(seqs)
-            metrics[name] = score(np.array(y), proba, labels, per_class=False)
+                if isinstance(held, StreamedPart):
+                    y, proba = predict_part(classifier.predict_proba, held)
+                else:
+                    y, proba = np.array(held[1]), classifier.predict_proba(held[0])
+            metrics[name] = score(y, proba, labels, per_class=False)
     classifier.meta["metrics"] = metrics
     classifier.meta["card"] = model_card(classifier.describe())
     classifier.save(run.model)
