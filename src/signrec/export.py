@@ -190,8 +190,11 @@ def _training_data(classifier: Classifier) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model folder: RUN/model, made by `signrec train`")
-    parser.add_argument("--format", choices=["onnx"], default="onnx", help="export format [%(default)s]")
-    parser.add_argument("--out", help=f"output file [MODEL/{ONNX}, where `--backend onnxruntime` looks]")
+    parser.add_argument("--format", choices=["onnx", "web"], default="onnx",
+                        help="onnx: the model file; web: a static folder with the on-device page, the model and "
+                             "the browser runtime, for any static web host (installable, works offline) [%(default)s]")
+    parser.add_argument("--out", help=f"output file (onnx) or folder (web) [MODEL/{ONNX}, where `--backend "
+                                      "onnxruntime` looks; MODEL/web]")
     parser.add_argument("--opset", type=cli.number(int, cli.AT_LEAST_ONE), default=DEFAULT_OPSET,
                         help="ONNX opset [%(default)s]")
     parser.add_argument("--check", nargs="+", default=[], metavar="FILE",
@@ -205,6 +208,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from signrec.cli import emit
 
+    if args.format == "web":
+        from signrec.web.bundle import write_folder
+
+        result = write_folder(args.model, args.out or Path(args.model) / "web", args.check, args.opset)
+        emit(args, result, f"wrote {result['path']} ({result['bytes'] / 1e6:.1f} MB, model {result['onnx']}): "
+                           "serve it with any static web server over HTTPS (or on localhost), e.g. "
+                           f"`python -m http.server -d {result['path']}`")
+        return 0
     classifier = Classifier.load(args.model)
     out = Path(args.out) if args.out else Path(args.model) / ONNX
     path = export_onnx(classifier, out, check_sequences(classifier, args.check), opset=args.opset)

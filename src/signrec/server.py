@@ -303,8 +303,10 @@ class _BodyLimit:
 # --- the app ----------------------------------------------------------------------------------------------
 
 
-def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> FastAPI:
-    """The FastAPI app serving `classifier` (a signrec.artifact.Classifier) under `settings`."""
+def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
+               model_dir: str | os.PathLike | None = None) -> FastAPI:
+    """The FastAPI app serving `classifier` (a signrec.artifact.Classifier) under `settings`; with the model's
+    folder, also the on-device page at /app/ (signrec.web), which needs the folder's model.onnx."""
     settings = replace(settings, extract=classifier.landmark_settings(settings.extract))
     video_pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="signrec-video")
     busy = {"videos": 0, "streams": 0}  # changed only on the event loop: no lock needed
@@ -432,6 +434,14 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> 
         finally:
             busy["streams"] -= 1
 
+    if model_dir is not None:
+        from signrec.web import serve as web
+        from signrec.web import vendor
+
+        try:
+            web.mount(app, classifier, Path(model_dir), check_key)
+        except vendor.VendorError as exc:
+            log.warning("no on-device page at %s/: %s", web.PREFIX, exc)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -672,9 +682,9 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     classifier = Classifier.load(args.model, backend=args.backend)
     check_address(args.host, args.port)
-    app = create_app(classifier, settings)
+    app = create_app(classifier, settings, model_dir=args.model)
     print(f"signrec serve: {len(classifier.labels)} signs from {args.model} ({args.backend}); "
-          f"page http://{args.host}:{args.port}/  docs http://{args.host}:{args.port}/docs\n"
+          f"page http://{args.host}:{args.port}/  on-device page http://{args.host}:{args.port}/app/  docs http://{args.host}:{args.port}/docs\n"
           f"limits: {settings.summary()}", flush=True)
     if not settings.api_key and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"signrec serve: warning: listening on {args.host} without --api-key: anyone who can reach this "
