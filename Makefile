@@ -9,7 +9,7 @@ export SIGNREC_DATA_MIRROR ?= $(abspath ../shared/data)
 
 WEB_VENDOR := src/signrec/web/vendor
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test test-slow lint
 setup: $(VENV)/.installed $(WEB_VENDOR)/.complete
 
 # The on-device page's browser runtime (MediaPipe Holistic wasm, ONNX Runtime Web): pinned npm tarballs,
@@ -31,4 +31,8 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not slow"
+
+# The on-device page in headless Chromium against the Python pipeline, on real held-out clips (minutes).
+test-slow: lint
+	$(BIN)/pytest -q -m slow
