@@ -31,7 +31,9 @@ def test_runtime_is_complete_and_an_altered_file_is_refused(tmp_path: Path) -> N
     copy = tmp_path / "vendor"
     shutil.copytree(vendor.VENDOR_DIR, copy)
     wasm = copy / "ort" / "ort-wasm-simd-threaded.wasm"
-    wasm.write_bytes(wasm.read_bytes()[:-1] + b"\0")
+    data = bytearray(wasm.read_bytes())
+    data[1000] ^= 1
+    wasm.write_bytes(bytes(data))
     assert vendor.missing(copy) == ["ort/ort-wasm-simd-threaded.wasm"]
     with pytest.raises(vendor.VendorError, match="make setup"):
         vendor.check(copy)
@@ -157,6 +159,40 @@ def test_page_recogniser_cuts_and_labels_like_python(mlr511_sentence_landmarks: 
         assert np.allclose([t["p"] for t in a["top"]], [p for _label, p in b["top"]], atol=2e-3)
 
 
+JS_DATASET = """
+import { datasetFiles, zip } from "./dataset.mjs";
+import { writeFileSync } from "node:fs";
+const frame = (v) => Float32Array.from({ length: 543 * 3 }, (_x, i) => (i < 99 ? v + i / 1000 : NaN));
+const takes = [{ label: "What?", frames: [frame(0.1), frame(0.2)] }, { label: "ljubičasta", frames: [frame(0.3)] },
+               { label: "What?", frames: [frame(0.4), frame(0.5), frame(0.6)] }];
+const blob = zip(datasetFiles(takes, "anna, b", { face: false, hand_model: "full" }));
+writeFileSync(process.argv[2], Buffer.from(await blob.arrayBuffer()));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the page's dataset writer")
+def test_wizard_dataset_zip_is_a_signrec_dataset(tmp_path: Path) -> None:
+    import zipfile
+
+    from signrec import landmarks
+    from signrec.dataset import read_labels
+    from signrec.extract import landmark_models
+
+    shutil.copy(bundle.PAGE_DIR / "dataset.js", tmp_path / "dataset.mjs")
+    (tmp_path / "run.mjs").write_text(JS_DATASET)
+    subprocess.run(["node", str(tmp_path / "run.mjs"), str(tmp_path / "d.zip")], check=True, timeout=60)
+    with zipfile.ZipFile(tmp_path / "d.zip") as archive:
+        assert archive.testzip() is None
+        archive.extractall(tmp_path / "d")
+    rows = read_labels(tmp_path / "d" / "labels.csv")
+    assert [(r.label, r.signer, r.extra["repetition"]) for r in rows] == [
+        ("What?", "anna, b", "R01"), ("ljubičasta", "anna, b", "R01"), ("What?", "anna, b", "R02")]
+    arrays = [landmarks.load(r.path) for r in rows]
+    assert [len(a) for a in arrays] == [2, 1, 3]
+    assert arrays[2][2, 0, 0] == np.float32(0.6) and np.isnan(arrays[2][2, 33:]).all()
+    assert landmark_models(tmp_path / "d" / "labels.csv") == {"face": False, "hand_model": "full"}
+
+
 @pytest.mark.slow
 def test_page_in_chromium_matches_python_on_held_out_clips_and_works_offline(
         mlr511_tiny_model: Path, mlr511_tiny_landmarks: Path, shared_data: Path, tmp_path: Path) -> None:
@@ -179,3 +215,70 @@ def test_page_in_chromium_matches_python_on_held_out_clips_and_works_offline(
         assert r["page"] == r["python"], r
         assert r["frames_taken"] >= 0.9 * r["frames"]
         assert r["landmarks"]["pose"]["median_abs"] < 0.02 and r["landmarks"]["pose"]["agree"] > 0.95
+
+
+def _record_one_take(site: Path, camera: Path, profile: Path, label: str) -> tuple[list[dict], bytes]:
+    """The wizard in Chromium: one take of `label`, no countdown, kept; returns its hints and the dataset zip."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from browser import chromium, static_server, wait_for
+
+    with static_server(site) as (url, _stop), chromium(url + "record.html", camera, profile) as tools:
+        wait_for(lambda: tools.eval("!!(window.signrecRecorder && signrecRecorder.ready)"), 180, "the wizard")
+        tools.eval(f"""document.getElementById('signs').value = {json.dumps(label)};
+                       document.getElementById('signer').value = 'tester';
+                       document.getElementById('takes').value = '1';
+                       document.getElementById('countdown-s').value = '0';
+                       document.getElementById('length-s').value = '4';
+                       document.getElementById('begin').click()""")
+        wait_for(lambda: tools.eval("signrecRecorder.phase === 'review'"), 120, "the take to be recorded")
+        hints = tools.eval("signrecRecorder.hints")
+        if not tools.eval("document.getElementById('keep').disabled"):
+            tools.eval("document.getElementById('keep').click()")
+            wait_for(lambda: tools.eval("signrecRecorder.phase === 'done'"), 30, "the wizard to finish")
+        data = tools.eval("signrecRecorder.takes.length ? signrecRecorder.zipBase64() : ''")
+    import base64
+
+    return hints, base64.b64decode(data)
+
+
+@pytest.mark.slow
+def test_wizard_records_a_take_as_a_dataset_row_and_hints_at_hidden_hands(
+        mlr511_tiny_model: Path, mlr511_tiny_landmarks: Path, shared_data: Path, tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    import cv2
+
+    from browser import read_frames, with_rest, write_y4m
+    from signrec import landmarks
+    from signrec.dataset import read_labels
+    from signrec.extract import extract_video
+
+    site = Path(bundle.write_folder(mlr511_tiny_model, tmp_path / "site", [str(mlr511_tiny_landmarks)])["path"])
+    video = shared_data / "mlr511_arsl" / "videos" / "user07" / "G01" / "R01.mp4"
+    frames, fps = read_frames(video)
+    hints, data = _record_one_take(site, write_y4m(with_rest(frames, 8), tmp_path / "clip.y4m", fps),
+                                   tmp_path / "p1", "Hi")
+    assert not any(h["check"] in ("no_person", "hands_missing") for h in hints), hints
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        archive.extractall(tmp_path / "dataset")
+    rows = read_labels(tmp_path / "dataset" / "labels.csv")
+    assert [(r.label, r.signer, r.extra["repetition"]) for r in rows] == [("Hi", "tester", "R01")]
+    take = landmarks.load(rows[0].path)
+    assert take.shape[1:] == (543, 3) and len(take) >= 5 and not np.isnan(take[:, :33]).all()
+
+    # The same clip with both hands painted over, wherever Python MediaPipe finds them: the hint says so.
+    found = extract_video(video)[0]
+    hidden = []
+    for frame, points in zip(frames, found, strict=True):
+        frame = frame.copy()
+        for part in ("left_hand", "right_hand"):
+            xy = points[landmarks.PARTS[part], :2]
+            if not np.isnan(xy).all():
+                (x0, y0), (x1, y1) = np.nanmin(xy, 0), np.nanmax(xy, 0)
+                h, w = frame.shape[:2]
+                cv2.rectangle(frame, (int(x0 * w) - 40, int(y0 * h) - 40), (int(x1 * w) + 40, int(y1 * h) + 40), 0, -1)
+        hidden.append(frame)
+    hints, _data = _record_one_take(site, write_y4m(with_rest(hidden, 8), tmp_path / "hidden.y4m", fps),
+                                    tmp_path / "p2", "Hi")
+    assert "hands_missing" in [h["check"] for h in hints], hints

@@ -9,6 +9,7 @@
 import * as ort from "./vendor/ort/ort.wasm.bundle.min.mjs";
 import { drawSkeleton } from "./draw.js";
 import { forDrawing, LAYOUT, toFrame } from "./landmarks.js";
+import { createHolistic } from "./mediapipe.js";
 import { StreamRecognizer } from "./recognizer.js";
 
 const MODEL_CACHE = "signrec-model";   // model.onnx and model.json, refreshed on each online visit
@@ -23,7 +24,7 @@ const frameClock = Number(params.get("frame_clock")) || 0;
 // What tests and curious users can read: readiness, frame-to-answer times (ms), skipped camera frames.
 const page = window.signrec = { ready: false, error: null, latencies: [], skipped: 0, frames: 0, state: null,
   trace: params.get("trace") === "1" ? [] : null };
-const run = { stream: null, recognizer: null, holistic: null, session: null, model: null, results: null,
+const run = { stream: null, recognizer: null, holistic: null, session: null, model: null,
   start: 0, firstPresented: 0, lastPresented: null, hidden: 0 };
 
 $("start").addEventListener("click", start);
@@ -80,14 +81,7 @@ async function load() {
   const onnx = await (await fetchKept("model.onnx")).arrayBuffer();
   run.session = await ort.InferenceSession.create(onnx, { executionProviders: ["wasm"] });
 
-  const holistic = run.holistic = new window.Holistic({ locateFile: (file) => `vendor/holistic/${file}` });
-  // The settings of `signrec extract` (signrec/extract.py): model_complexity 1, smoothing on, no refined face,
-  // the models run on the CPU (XNNPACK) as in Python; ?inference=gpu tries WebGL instead.
-  holistic.setOptions({ modelComplexity: 1, smoothLandmarks: true, enableSegmentation: false,
-    refineFaceLandmarks: false, minDetectionConfidence: 0.5, minTrackingConfidence: 0.5, selfieMode: false,
-    useCpuInference: params.get("inference") !== "gpu" });
-  holistic.onResults((results) => { run.results = results; });
-  await holistic.initialize();
+  run.holistic = await createHolistic({ gpu: params.get("inference") === "gpu" });
   page.ready = true;
   $("start").disabled = false;
   setStatus("Ready: press Start camera.");
@@ -158,8 +152,7 @@ async function onFrame(_now, meta) {
   }
   const began = performance.now();
   try {
-    await run.holistic.send({ image: video });
-    const frame = toFrame(run.results, { face: run.model.landmarks.face });
+    const frame = toFrame(await run.holistic(video), { face: run.model.landmarks.face });
     // The frame clock counts camera frames, skipped ones too, so that a slow page keeps the clip's timing.
     const camera = meta ? meta.presentedFrames - run.firstPresented : page.frames;
     const t = frameClock ? camera / frameClock : (began - run.start) / 1000;
