@@ -33,9 +33,18 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from browser import chromium, read_frames, static_server, wait_for, with_rest, write_y4m  # noqa: E402
+from browser import (  # noqa: E402
+    chromium,
+    read_frames,
+    save_screenshot,
+    static_server,
+    wait_for,
+    with_rest,
+    write_y4m,
+)
 from signrec import landmarks as lm  # noqa: E402
 from signrec.artifact import Classifier  # noqa: E402
+from signrec.continuous import StreamRecognizer  # noqa: E402
 from signrec.dataset import read_labels  # noqa: E402
 from signrec.extract import HolisticExtractor, extract_video  # noqa: E402
 
@@ -50,10 +59,18 @@ def camera_frames(video: Path) -> list[np.ndarray]:
             for f in with_rest(frames, round(REST_S * CLIP_FPS))]
 
 
-def python_landmarks(frames: list[np.ndarray], settings) -> np.ndarray:
-    """Python MediaPipe on the camera's frames, in order, as one stream (smoothing as in the browser)."""
-    with HolisticExtractor(settings) as holistic:
-        return np.stack([holistic.process(f) for f in frames])
+def python_stream(classifier: Classifier, frames: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
+    """The server's path on the camera's frames, in order, as one stream: Python MediaPipe + StreamRecognizer
+    (what `signrec serve` and `live` run per frame). Returns the landmarks and each frame's time in ms."""
+    landmarks, ms = [], []
+    recognizer = StreamRecognizer(classifier, CLIP_FPS)
+    with HolisticExtractor(classifier.landmark_settings()) as holistic:
+        for i, frame in enumerate(frames):
+            start = time.perf_counter()
+            landmarks.append(holistic.process(frame))
+            recognizer.push(landmarks[-1], i / CLIP_FPS)
+            ms.append((time.perf_counter() - start) * 1000)
+    return np.stack(landmarks), ms
 
 
 def part_differences(page: np.ndarray, python: np.ndarray) -> dict[str, dict[str, float]]:
@@ -71,7 +88,7 @@ def part_differences(page: np.ndarray, python: np.ndarray) -> dict[str, dict[str
 
 
 def run_page(url: str, camera: Path, n_frames: int, profile: Path, offline_stop=None,
-             timeout: float = 600) -> dict[str, Any]:
+             timeout: float = 600, screenshot: Path | None = None) -> dict[str, Any]:
     """Play one clip to the page; return its words, trace and timing once the clip has played through and
     the sign is closed (or after two passes). With `offline_stop`, the server is stopped and the page
     reloaded from its offline copy first."""
@@ -98,22 +115,26 @@ def run_page(url: str, camera: Path, n_frames: int, profile: Path, offline_stop=
             return s if (s["last"] >= n_frames and not s["signing"]) or s["last"] >= 2 * n_frames else None
 
         wait_for(done, timeout, "the clip to play through", poll=1)
+        if screenshot is not None:
+            save_screenshot(tools, screenshot)
         result = tools.eval("({state: signrec.state, trace: signrec.trace, skipped: signrec.skipped})")
         result["seconds"] = time.monotonic() - started
         return result
 
 
 def measure_clip(classifier: Classifier, url: str, video: Path, label: str, work: Path, rate: float,
-                 offline_stop=None) -> dict[str, Any]:
+                 offline_stop=None, screenshot: Path | None = None) -> dict[str, Any]:
     frames = camera_frames(video)
     camera = write_y4m(frames, work / "clip.y4m", rate)
-    page = run_page(url, camera, len(frames), work / f"profile-{time.monotonic_ns()}", offline_stop)
+    page = run_page(url, camera, len(frames), work / f"profile-{time.monotonic_ns()}", offline_stop,
+                    screenshot=screenshot)
     first_pass = [f for f in page["trace"] if f["camera"] < len(frames)]
     page_lm = np.array([[[np.nan if v is None else v for v in f["landmarks"][i:i + 3]]
                          for i in range(0, 543 * 3, 3)] for f in first_pass], dtype=np.float32)
-    settings = classifier.landmark_settings()
-    python_lm = python_landmarks(frames, settings)[[f["camera"] for f in first_pass]]
-    python_top = classifier.labels[int(np.argmax(classifier.predict_proba([extract_video(video, settings)[0]])[0]))]
+    python_lm, python_ms = python_stream(classifier, frames)
+    python_lm = python_lm[[f["camera"] for f in first_pass]]
+    video_lm = extract_video(video, classifier.landmark_settings())[0]
+    python_top = classifier.labels[int(np.argmax(classifier.predict_proba([video_lm])[0]))]
     on_page_landmarks = classifier.labels[int(np.argmax(classifier.predict_proba([page_lm])[0]))]
     # The page's answer: its first word; if the sign was too unsure to be a word (below the threshold),
     # the top-1 it showed for the sign.
@@ -124,6 +145,7 @@ def measure_clip(classifier: Classifier, url: str, video: Path, label: str, work
             "page_words": page["state"]["words"], "python_on_page_landmarks": on_page_landmarks,
             "frames": len(frames), "frames_taken": len(first_pass), "skipped": page["skipped"],
             "ms": [f["ms"] for f in page["trace"][1:]],  # the first frame warms MediaPipe up
+            "python_ms": python_ms[1:],
             "landmarks": part_differences(page_lm, python_lm)}
 
 
@@ -135,7 +157,8 @@ def clips_for(data: Path, labels: list[str], signer: str, repetition: str) -> li
 
 def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     ms = sorted(m for r in results for m in r["ms"])
-    return {"clips": len(results), "page_equals_python": sum(r["page"] == r["python"] for r in results),
+    py = sorted(m for r in results for m in r["python_ms"])
+    return {"python_ms_median": statistics.median(py), "python_ms_p95": py[min(len(py) - 1, int(0.95 * len(py)))],"clips": len(results), "page_equals_python": sum(r["page"] == r["python"] for r in results),
             "python_on_page_landmarks_equals_python": sum(r["python_on_page_landmarks"] == r["python"] for r in results),
             "python_correct": sum(r["python"] == r["label"] for r in results),
             "page_correct": sum(r["page"] == r["label"] for r in results),
@@ -160,6 +183,8 @@ def table(results: list[dict[str, Any]]) -> str:
                  f"correct: Python {s['python_correct']}/{s['clips']}, page {s['page_correct']}/{s['clips']}")
     lines.append(f"page frame to answer: median {s['ms_median']:.0f} ms, p95 {s['ms_p95']:.0f} ms over "
                  f"{s['frames']} frames; camera frames skipped: {s['skipped']}")
+    lines.append(f"server path on the same frames (Python MediaPipe + StreamRecognizer, no network): median "
+                 f"{s['python_ms_median']:.0f} ms, p95 {s['python_ms_p95']:.0f} ms")
     return "\n".join(lines)
 
 
@@ -169,13 +194,16 @@ def main() -> int:
     parser.add_argument("--data", type=Path, required=True, help="labels.csv of videos with signer and repetition")
     parser.add_argument("--signer", required=True, help="a signer the model never saw")
     parser.add_argument("--repetition", default="R01")
-    parser.add_argument("--rate", type=float, default=2.0, help="camera frames a second [%(default)s]")
+    parser.add_argument("--rate", type=float, default=1.5, help="camera frames a second [%(default)s]")
     parser.add_argument("--web", type=Path, help="an existing `signrec export --format web` folder [export one]")
     parser.add_argument("--offline", action="store_true", help="stop the server after the page loaded, each clip")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
+    import torch
+
     from signrec.web.bundle import write_folder
 
+    torch.set_num_threads(1)  # as `signrec serve` runs the classifier beside MediaPipe
     classifier = Classifier.load(args.model)
     clips = clips_for(args.data, classifier.labels, args.signer, args.repetition)
     results = []

@@ -1,14 +1,19 @@
 """The on-device page (signrec.web): pinned runtime, `export --format web`, `/app/` in serve, the JS port of the
 continuous recogniser against Python's, and (slow) the page in headless Chromium on real held-out clips against
-the Python pipeline, offline after its first load."""
+the Python pipeline, offline after its first load, and the recording wizard.
+
+Set SIGNREC_WEB_SCREENSHOTS=docs/img to refresh the docs' screenshots of both pages from the slow tests.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +29,7 @@ from signrec.web import bundle, vendor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = os.environ.get("SIGNREC_WEB_SCREENSHOTS")
 
 
 def test_runtime_is_complete_and_an_altered_file_is_refused(tmp_path: Path) -> None:
@@ -208,8 +214,9 @@ def test_page_in_chromium_matches_python_on_held_out_clips_and_works_offline(
     results = []
     for i, (label, video) in enumerate(clips):
         with web_parity.static_server(site) as (url, stop):
+            shot = Path(SCREENSHOTS) / "web-ondevice.png" if SCREENSHOTS and i == 1 else None
             results.append(web_parity.measure_clip(classifier, url, video, label, tmp_path, rate=2.0,
-                                                   offline_stop=stop if i == 0 else None))
+                                                   offline_stop=stop if i == 0 else None, screenshot=shot))
     print(web_parity.table(results))
     for r in results:
         assert r["page"] == r["python"], r
@@ -217,10 +224,10 @@ def test_page_in_chromium_matches_python_on_held_out_clips_and_works_offline(
         assert r["landmarks"]["pose"]["median_abs"] < 0.02 and r["landmarks"]["pose"]["agree"] > 0.95
 
 
-def _record_one_take(site: Path, camera: Path, profile: Path, label: str) -> tuple[list[dict], bytes]:
+def _record_one_take(site: Path, camera: Path, profile: Path, label: str,
+                     screenshot: Path | None = None) -> tuple[list[dict], bytes]:
     """The wizard in Chromium: one take of `label`, no countdown, kept; returns its hints and the dataset zip."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from browser import chromium, static_server, wait_for
+    from browser import chromium, save_screenshot, static_server, wait_for
 
     with static_server(site) as (url, _stop), chromium(url + "record.html", camera, profile) as tools:
         wait_for(lambda: tools.eval("!!(window.signrecRecorder && signrecRecorder.ready)"), 180, "the wizard")
@@ -232,6 +239,9 @@ def _record_one_take(site: Path, camera: Path, profile: Path, label: str) -> tup
                        document.getElementById('begin').click()""")
         wait_for(lambda: tools.eval("signrecRecorder.phase === 'review'"), 120, "the take to be recorded")
         hints = tools.eval("signrecRecorder.hints")
+        if screenshot is not None:
+            time.sleep(1)  # the replay draws the take's skeleton
+            save_screenshot(tools, screenshot)
         if not tools.eval("document.getElementById('keep').disabled"):
             tools.eval("document.getElementById('keep').click()")
             wait_for(lambda: tools.eval("signrecRecorder.phase === 'done'"), 30, "the wizard to finish")
@@ -279,6 +289,7 @@ def test_wizard_records_a_take_as_a_dataset_row_and_hints_at_hidden_hands(
                 h, w = frame.shape[:2]
                 cv2.rectangle(frame, (int(x0 * w) - 40, int(y0 * h) - 40), (int(x1 * w) + 40, int(y1 * h) + 40), 0, -1)
         hidden.append(frame)
+    shot = Path(SCREENSHOTS) / "web-record.png" if SCREENSHOTS else None
     hints, _data = _record_one_take(site, write_y4m(with_rest(hidden, 8), tmp_path / "hidden.y4m", fps),
-                                    tmp_path / "p2", "Hi")
+                                    tmp_path / "p2", "Hi", screenshot=shot)
     assert "hands_missing" in [h["check"] for h in hints], hints
