@@ -69,7 +69,7 @@ def test_export_web_writes_a_whole_static_app(mlr511_tiny_model: Path, mlr511_ti
     capsys.readouterr()
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    assert main(argv[:-4] + ["--out", str(tmp_path / "other"), "--check", str(mlr511_tiny_landmarks)]) == 2
+    assert main(["export", str(mlr511_tiny_model), "--format", "web", "--out", str(tmp_path / "other")]) == 2
     assert "not an earlier web export" in capsys.readouterr().err
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
 

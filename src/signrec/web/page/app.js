@@ -59,12 +59,11 @@ async function fetchKept(name) {
   }
   const kept = window.caches && await caches.match(url, { ignoreSearch: true });
   if (kept) return kept;
-  if (response && response.status === 401) throw new Error("This server needs an API key: open the page with ?api_key=KEY.");
-  if (response && response.status === 404) {
-    const detail = (await response.json().catch(() => ({}))).detail;
-    throw new Error(detail || `${name} is not on the server.`);
-  }
-  throw new Error(`Could not load ${name}: ${response ? `HTTP ${response.status}` : "no network and no copy kept"}.`);
+  if (!response) throw new Error(`Could not load ${name}: no network, and no copy kept from an earlier visit.`);
+  if (response.status === 401) throw new Error("This server needs an API key: open the page with ?api_key=KEY.");
+  // signrec serve says why in `detail` (no current model.onnx, a model the page can not run).
+  const detail = (await response.json().catch(() => ({}))).detail;
+  throw new Error(detail || `Could not load ${name}: HTTP ${response.status}.`);
 }
 
 async function load() {

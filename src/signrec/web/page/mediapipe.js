@@ -8,12 +8,15 @@ export async function createHolistic({ gpu = false } = {}) {
   holistic.setOptions({ modelComplexity: 1, smoothLandmarks: true, enableSegmentation: false,
     refineFaceLandmarks: false, minDetectionConfidence: 0.5, minTrackingConfidence: 0.5, selfieMode: false,
     useCpuInference: !gpu });
-  let latest = null;
+  let latest = null, frames = 0;
   holistic.onResults((results) => { latest = results; });
   await holistic.initialize();
-  // One frame in, its results out (the solution answers through a callback).
+  // One frame in, its results out (the solution answers through a callback). Each frame is stamped 1/30 s after
+  // the previous one, as Python's mediapipe.solutions stamps every frame it is given, so that the landmark
+  // smoothing behaves as in `signrec extract` and `serve` whatever rate the page manages.
   return async (image) => {
-    await holistic.send({ image });
+    frames += 1;
+    await holistic.send({ image }, (frames * 1000) / 30);
     return latest;
   };
 }
