@@ -39,9 +39,11 @@ export function checkTake(frames, pictures, seconds, { usesFace = true } = {}) {
     return !Number.isNaN(x) && (x < 0 || x > 1 || y < 0);   // below the picture is a hand at rest
   }));
   if (outside > 0.2) add("hands_out", "A hand left the picture: step back, or turn the camera so that your raised hands stay in view.");
-  if (hands < 0.3) add("hands_missing", "Your hands were not found in most of the take: sign in front of your body, in good light, hands in view.");
+  // A take is mostly rest around a short sign (MLR511: hands seen in 20-40 % of a clip with its rest), so
+  // hands seen in under a tenth of it mean they were hidden or not found.
+  if (hands < 0.1) add("hands_missing", "Your hands were hardly ever found: sign in front of your body, in good light, hands in view.");
   const signing = hands * seconds;
-  if (hands >= 0.3 && signing < 0.4) add("too_short", "The sign was very short or very fast: sign at your usual pace, and start after the countdown.");
+  if (hands >= 0.1 && signing < 0.4) add("too_short", "The sign was very short or very fast: sign at your usual pace, and start after the countdown.");
   if (usesFace && share(frames, (f) => found(f, FACE)) < 0.5) {
     add("face_hidden", "Your face was not found in most of the take, and this model reads the face: face the camera and keep your face uncovered.");
   }
