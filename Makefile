@@ -1,5 +1,6 @@
 # The two commands a person needs: `make demo` (the main job) and `make test`.
-# Each creates or updates the local virtual environment from requirements.txt first.
+# Each creates or updates the local virtual environment from requirements.txt first; `make test` also installs
+# what the browser tests need (Chromium and its driver) when they are missing.
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,15 +8,15 @@ BIN := $(VENV)/bin
 # CI and the tests use the copy in ../shared/data.
 export SIGNREC_DATA_MIRROR ?= $(abspath ../shared/data)
 
-WEB_VENDOR := src/signrec/web/vendor
+WEB_VENDOR := src/signrec/serve/web/vendor
 
-.PHONY: setup demo test test-slow lint
+.PHONY: setup browser demo test test-fast lint
 setup: $(VENV)/.installed $(WEB_VENDOR)/.complete
 
 # The on-device page's browser runtime (MediaPipe Holistic wasm, ONNX Runtime Web): pinned npm tarballs,
-# checked by sha256 (src/signrec/web/vendor.json), fetched once into a git-ignored folder that is package data.
-$(WEB_VENDOR)/.complete: src/signrec/web/vendor.json $(VENV)/.installed
-	$(BIN)/python -m signrec.web.vendor
+# checked by sha256 (src/signrec/serve/web/vendor.json), fetched once into a git-ignored folder that is package data.
+$(WEB_VENDOR)/.complete: src/signrec/serve/web/vendor.json $(VENV)/.installed
+	$(BIN)/python -m signrec.serve.web.vendor
 	touch $@
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -24,15 +25,19 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
+# The web page's end-to-end tests drive real headless Chromium (Debian's chromium and chromium-driver).
+browser:
+	@scripts/ensure-browser
+
 demo: setup
 	$(BIN)/signrec demo --out demo_out
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 
-test: lint
-	$(BIN)/pytest -q -m "not slow"
+test: lint browser
+	$(BIN)/pytest -q
 
-# The on-device page in headless Chromium against the Python pipeline, on real held-out clips (minutes).
-test-slow: lint
-	$(BIN)/pytest -q -m slow
+# The edit-test loop: the tests that need no real video, MediaPipe, training or browser (under a minute).
+test-fast: lint
+	$(BIN)/pytest -q -m "not slow"

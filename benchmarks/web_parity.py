@@ -42,11 +42,11 @@ from browser import (  # noqa: E402
     with_rest,
     write_y4m,
 )
-from signrec import landmarks as lm  # noqa: E402
-from signrec.artifact import Classifier  # noqa: E402
-from signrec.continuous import StreamRecognizer  # noqa: E402
-from signrec.dataset import read_labels  # noqa: E402
-from signrec.extract import HolisticExtractor, extract_video  # noqa: E402
+from signrec.landmarks import layout as lm  # noqa: E402
+from signrec.landmarks.dataset import read_labels  # noqa: E402
+from signrec.model.artifact import Classifier  # noqa: E402
+from signrec.recognize.continuous import StreamRecognizer  # noqa: E402
+from signrec.video.holistic import HolisticExtractor, extract_video  # noqa: E402
 
 CLIP_FPS = 15
 REST_S = 0.5
@@ -201,7 +201,7 @@ def main() -> int:
     args = parser.parse_args()
     import torch
 
-    from signrec.web.bundle import write_folder
+    from signrec.serve.web.bundle import write_folder
 
     torch.set_num_threads(1)  # as `signrec serve` runs the classifier beside MediaPipe
     classifier = Classifier.load(args.model)
