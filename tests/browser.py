@@ -148,7 +148,9 @@ def save_screenshot(tools: DevTools, path: Path) -> None:
 
     from PIL import Image
 
-    png = tools.call("Page.captureScreenshot", format="png")["data"]
+    size = tools.call("Page.getLayoutMetrics")["cssContentSize"]  # the whole page, below the window's edge too
+    png = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                     clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})["data"]
     image = Image.open(io.BytesIO(base64.b64decode(png))).convert("RGB")
     path.parent.mkdir(parents=True, exist_ok=True)
     image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
