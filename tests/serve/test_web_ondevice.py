@@ -107,9 +107,11 @@ def test_serve_hosts_the_page_and_guards_the_model(mlr511_tiny_model: Path, mlr5
         assert missing.status_code == 404 and f"signrec export {model}" in missing.json()["detail"]
         assert c.get("/").status_code == 200  # the server-side page stays
     assert main(["export", str(model), "--check", str(mlr511_tiny_landmarks)]) == 0
-    with client() as c:
-        onnx = c.get("/app/model.onnx?api_key=k")
-        assert onnx.status_code == 200 and onnx.content == (model / "model.onnx").read_bytes()
+    for backend in ("torch", "onnxruntime"):
+        app = create_app(Classifier.load(model, backend=backend), ServerSettings(api_key="k"), model_dir=model)
+        with TestClient(app) as c:
+            onnx = c.get("/app/model.onnx?api_key=k")
+            assert onnx.status_code == 200 and onnx.content == (model / "model.onnx").read_bytes()
 
 
 class StubClassifier:
@@ -236,7 +238,7 @@ def _record_one_take(site: Path, camera: Path, profile: Path, label: str,
                        document.getElementById('signer').value = 'tester';
                        document.getElementById('takes').value = '1';
                        document.getElementById('countdown-s').value = '0';
-                       document.getElementById('length-s').value = '4';
+                       document.getElementById('length-s').value = '5';
                        document.getElementById('begin').click()""")
         wait_for(lambda: tools.eval("signrecRecorder.phase === 'review'"), 120, "the take to be recorded")
         hints = tools.eval("signrecRecorder.hints")

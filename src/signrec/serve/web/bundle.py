@@ -84,6 +84,8 @@ def fresh_onnx(model_dir: Path, classifier: Classifier) -> Path | None:
     path = model_dir / ONNX
     if not path.is_file():
         return None
+    if classifier.backend == "onnxruntime":  # loaded from this very file, after the same check
+        return path
     from signrec.model.runtime import OnnxNetwork
 
     return path if OnnxNetwork(path).metadata.get("signrec.weights_sha256") == classifier.weights_digest() else None

@@ -70,6 +70,8 @@ async function record() {
   overlay.width = video.videoWidth;
   overlay.height = video.videoHeight;
   $("stage").classList.add("live");
+  setStatus("Starting MediaPipe…");
+  await run.holistic(video);   // its first frame is slow (graph set-up): not in a take
   for (const label of signs) {
     for (let take = 1; take <= takes;) {
       $("prompt").textContent = `“${label}”, take ${take} of ${takes}`;
