@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["onnx", "web"], default="onnx",
                         help="onnx: the model file; web: a static folder with the on-device page, the model and "
                              "the browser runtime, for any static web host (installable, works offline) [%(default)s]")
-    parser.add_argument("--out", help=f"output file (onnx) or folder (web) [MODEL/{ONNX}, where `--backend "
-                                      "onnxruntime` looks; MODEL/web]")
+    parser.add_argument("--out", help=f"onnx: output file, or a folder to write {ONNX} into [MODEL/{ONNX}, where "
+                                      "`--backend onnxruntime` looks]; web: the folder [MODEL/web]")
     parser.add_argument("--opset", type=options.number(int, ranges.AT_LEAST_ONE), default=DEFAULT_OPSET,
                         help="ONNX opset [%(default)s]")
     parser.add_argument("--check", nargs="+", default=[], metavar="FILE",
@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     classifier = Classifier.load(args.model)
     out = Path(args.out) if args.out else Path(args.model) / ONNX
+    if out.is_dir():  # a folder, as for cp: the file goes into it
+        out = out / ONNX
     path = export_onnx(classifier, out, check_sequences(classifier, args.check), opset=args.opset)
     check = json.loads(OnnxNetwork(path).metadata["signrec.parity"])
     result = {"path": str(path), "format": "onnx", "opset": args.opset, "bytes": path.stat().st_size,

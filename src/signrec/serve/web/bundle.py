@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from signrec import SignrecError, __version__
+from signrec.evaluate.card import card_text, model_card
 from signrec.landmarks import layout as lm
 from signrec.model.artifact import ONNX, Classifier
 from signrec.recognize.continuous import StreamSettings
@@ -44,21 +45,12 @@ def check_model(classifier: Classifier) -> None:
                              "unlike its training data. Train on landmarks extracted without --hand-model lite.")
 
 
-def accuracy(meta: dict[str, Any]) -> str | None:
-    """The model card's accuracy line: top-1 on the held-out signers, if training measured it."""
-    test = (meta.get("metrics") or {}).get("test") or {}
-    if "top1" not in test:
-        return None
-    signers = (((meta.get("training") or {}).get("split") or {}).get("signers") or {}).get("test") or []
-    who = f"signers it never saw ({', '.join(signers)})" if signers else "held-out clips"
-    return f"{test['top1'] * 100:.1f} % top-1 on {test.get('n', '?')} clips of {who}"
-
-
 def page_model(classifier: Classifier, onnx_sha256: str) -> dict[str, Any]:
     """model.json for the page."""
     return {"labels": classifier.labels, "layout": lm.LAYOUT,
             "landmarks": {**classifier.describe()["landmarks"], "face": classifier.landmark_settings().face},
-            "model": classifier.model_name, "signrec": __version__, "accuracy": accuracy(classifier.meta),
+            "model": classifier.model_name, "signrec": __version__,
+            "card": card_text(model_card(classifier.describe())),
             "stream": dataclasses.asdict(StreamSettings()), "onnx_sha256": onnx_sha256}
 
 

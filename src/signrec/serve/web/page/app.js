@@ -90,7 +90,8 @@ function describe(model) {
   const n = model.labels.length;
   $("model").textContent = `Knows ${n} sign${n === 1 ? "" : "s"}: ${model.labels.join(", ")}`;
   const rows = [["Model", `${model.model} from signrec ${model.signrec}`]];
-  if (model.accuracy) rows.push(["Expected accuracy", model.accuracy]);
+  // signrec's model card: what a new person can expect, measured on signers the model never saw.
+  if (model.card) rows.push(["Model card", model.card.split("\n").slice(1).map((line) => line.trim()).join("\n")]);
   rows.push(["Landmarks", `MediaPipe Holistic, ${model.landmarks.face ? "with" : "without"} the face, ${model.landmarks.hand_model} hands`]);
   $("card").replaceChildren(...rows.flatMap(([term, value]) => {
     const dt = document.createElement("dt"), dd = document.createElement("dd");
