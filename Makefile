@@ -8,8 +8,16 @@ BIN := $(VENV)/bin
 # CI and the tests use the copy in ../shared/data.
 export SIGNREC_DATA_MIRROR ?= $(abspath ../shared/data)
 
+WEB_VENDOR := src/signrec/serve/web/vendor
+
 .PHONY: setup browser demo test test-fast lint
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(WEB_VENDOR)/.complete
+
+# The on-device page's browser runtime (MediaPipe Holistic wasm, ONNX Runtime Web): pinned npm tarballs,
+# checked by sha256 (src/signrec/serve/web/vendor.json), fetched once into a git-ignored folder that is package data.
+$(WEB_VENDOR)/.complete: src/signrec/serve/web/vendor.json $(VENV)/.installed
+	$(BIN)/python -m signrec.serve.web.vendor
+	touch $@
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m venv $(VENV)

@@ -1,4 +1,5 @@
-"""`signrec export`: a model folder -> ONNX, checked against torch on real sequences before it is written."""
+"""`signrec export`: a model folder -> ONNX, checked against torch on real sequences before it is written; or
+(`--format web`) the on-device web app around it (signrec.serve.web)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from signrec.model.runtime import OnnxNetwork
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model folder: RUN/model, made by `signrec train`")
-    parser.add_argument("--format", choices=["onnx"], default="onnx", help="export format [%(default)s]")
-    parser.add_argument("--out", help=f"output file, or a folder to write {ONNX} into [MODEL/{ONNX}, where "
-                                      "`--backend onnxruntime` looks]")
+    parser.add_argument("--format", choices=["onnx", "web"], default="onnx",
+                        help="onnx: the model file; web: a static folder with the on-device page, the model and "
+                             "the browser runtime, for any static web host (installable, works offline) [%(default)s]")
+    parser.add_argument("--out", help=f"onnx: output file, or a folder to write {ONNX} into [MODEL/{ONNX}, where "
+                                      "`--backend onnxruntime` looks]; web: the folder [MODEL/web]")
     parser.add_argument("--opset", type=options.number(int, ranges.AT_LEAST_ONE), default=DEFAULT_OPSET,
                         help="ONNX opset [%(default)s]")
     parser.add_argument("--check", nargs="+", default=[], metavar="FILE",
@@ -27,6 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.format == "web":
+        from signrec.serve.web.bundle import write_folder
+
+        result = write_folder(args.model, args.out or Path(args.model) / "web", args.check, args.opset)
+        options.emit(args, result, f"wrote {result['path']} ({result['bytes'] / 1e6:.1f} MB, model "
+                                   f"{result['onnx']}): serve it with any static web server over HTTPS (or on "
+                                   f"localhost), e.g. `python -m http.server -d {result['path']}`")
+        return 0
     classifier = Classifier.load(args.model)
     out = Path(args.out) if args.out else Path(args.model) / ONNX
     if out.is_dir():  # a folder, as for cp: the file goes into it

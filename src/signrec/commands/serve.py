@@ -78,9 +78,10 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     classifier = Classifier.load(args.model, backend=args.backend)
     check_address(args.host, args.port)
-    app = create_app(classifier, settings)
+    app = create_app(classifier, settings, model_dir=args.model)
     print(f"signrec serve: {len(classifier.labels)} signs from {args.model} ({args.backend}); "
-          f"page http://{args.host}:{args.port}/  docs http://{args.host}:{args.port}/docs\n"
+          f"page http://{args.host}:{args.port}/  on-device page http://{args.host}:{args.port}/app/  "
+          f"docs http://{args.host}:{args.port}/docs\n"
           f"limits: {settings.summary()}", flush=True)
     if not settings.api_key and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"signrec serve: warning: listening on {args.host} without --api-key: anyone who can reach this "

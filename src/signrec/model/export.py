@@ -160,5 +160,3 @@ def check_sequences(classifier: Classifier, sources: Sequence[str | os.PathLike]
 def _training_data(classifier: Classifier) -> list[str]:
     data = (classifier.meta.get("training") or {}).get("data")
     return [data] if isinstance(data, str) and data and Path(data).exists() else []
-
-

@@ -16,6 +16,7 @@ import errno
 import hmac
 import logging
 import math
+import os
 import re
 import socket
 import tempfile
@@ -226,8 +227,10 @@ class _BodyLimit:
 # --- the app ----------------------------------------------------------------------------------------------
 
 
-def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> FastAPI:
-    """The FastAPI app serving `classifier` (a signrec.artifact.Classifier) under `settings`."""
+def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
+               model_dir: str | os.PathLike | None = None) -> FastAPI:
+    """The FastAPI app serving `classifier` (a signrec.artifact.Classifier) under `settings`; with the model's
+    folder, also the on-device page at /app/ (signrec.serve.web), which needs the folder's model.onnx."""
     settings = replace(settings, extract=classifier.landmark_settings(settings.extract))
     video_pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="signrec-video")
     busy = {"videos": 0, "streams": 0}  # changed only on the event loop: no lock needed
@@ -358,6 +361,13 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> 
         finally:
             busy["streams"] -= 1
 
+    if model_dir is not None:
+        from signrec.serve.web import routes, vendor
+
+        try:
+            routes.mount(app, classifier, Path(model_dir), check_key)
+        except vendor.VendorError as exc:
+            log.warning("no on-device page at %s/: %s", routes.PREFIX, exc)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -411,5 +421,3 @@ def check_address(host: str, port: int) -> None:
                     raise SignrecError(f"{host}:{port} is already in use (another server, or another `signrec "
                                        "serve`, listens there); stop it or choose another --port") from None
                 raise SignrecError(f"can not listen on {host}:{port}: {exc.strerror}") from None
-
-
