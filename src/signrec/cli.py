@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("import_", "convert MP_Data, Kaggle ISLR parquet or hands-only arrays into a landmark dataset"),
     "export-mpdata": ("export_mpdata", "write a landmark dataset in the tutorial MP_Data 1662 layout"),
     "pack": ("pack", "write a landmark dataset as Parquet shards that training streams"),
+    "record": ("record", "record your own signs into a dataset: countdown, takes, quality checks, keep or redo"),
     "show": ("show", "draw landmarks (over the video) to a PNG contact sheet, GIF or MP4"),
     "train": ("train", "train a model on a landmark or video dataset"),
     "evaluate": ("evaluate", "score a model on a dataset: accuracy, F1, confusion matrix"),

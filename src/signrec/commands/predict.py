@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from signrec import ranges
+from signrec import SignrecError, ranges
 from signrec.commands import options
 from signrec.recognize.continuous import StreamSettings
 from signrec.recognize.predict import predict_files, transcribe_files
@@ -29,6 +29,12 @@ def format_table(results: Sequence[dict[str, Any]]) -> str:
         else:
             top = "  ".join(f"{t['label']} {t['p']:.1%}" for t in r["top"])
             lines.append(f"{name:<{width}}  {r['label']:<14} | {top}")
+        for reason in r.get("explain", {}).get("reasons", []):
+            lines.append(f"    why: {reason['text']}")
+        for near in r.get("explain", {}).get("nearest", []):
+            lines.append(f"    near: {near['label']} (distance {near['distance']:.2f}) {near['path']}")
+        if r.get("explain", {}).get("picture"):
+            lines.append(f"    drawn: {r['explain']['picture']}")
     return "\n".join(lines)
 
 
@@ -45,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="each input is a sequence of signs: print words with start/end times")
     parser.add_argument("--fps", type=options.number(float, ranges.POSITIVE),
                         help="frame rate of .npy inputs for --continuous (videos know theirs)")
+    parser.add_argument("--explain", action="store_true",
+                        help="say why in words (no hands, person cut off, too short, low confidence, not a "
+                             "vocabulary sign) and list the nearest training examples")
+    parser.add_argument("--explain-out", type=Path, metavar="DIR",
+                        help="with --explain, draw each input beside its nearest training examples into DIR/<name>.explain.png")
     options.add_json_flag(parser)
     parser.epilog = "Exit status: 0 every input predicted, 1 some inputs failed (listed), 2 bad usage or model."
 
@@ -53,7 +64,18 @@ def run(args: argparse.Namespace) -> int:
     from signrec.model.artifact import Classifier
 
     classifier = Classifier.load(args.model, backend=args.backend)
-    if args.continuous:
+    if args.explain_out is not None and not args.explain:
+        raise SignrecError("--explain-out needs --explain")
+    if args.explain:
+        if args.continuous:
+            raise SignrecError("--explain explains one sign per input; leave out --continuous")
+        from signrec.recognize.explain import explain_files
+
+        unknown = (classifier.meta.get("card") or {}).get("unknown") or {}
+        threshold = args.threshold if args.threshold != StreamSettings.threshold else unknown.get("threshold",
+                                                                                                  args.threshold)
+        results = explain_files(classifier, args.inputs, args.top_k, threshold, args.explain_out)
+    elif args.continuous:
         results = transcribe_files(classifier, args.inputs, args.fps, args.threshold)
     else:
         results = predict_files(classifier, args.inputs, args.top_k, args.threshold,

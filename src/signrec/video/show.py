@@ -272,3 +272,23 @@ def _write_animation(out: Path, tiles: Sequence[np.ndarray], fps: float) -> None
             writer.release()
 
 
+
+
+def skeleton_strip(arrays: Sequence[np.ndarray], titles: Sequence[str], out: str | os.PathLike,
+                   frames: int = 4, width: int = 180, aspect: float = 16 / 9) -> Path:
+    """One row per sequence (its frames with hands in view, else all, sampled evenly), the first tile titled:
+    a sequence beside others, e.g. an input beside its nearest training examples."""
+    rows = []
+    for array, title in zip(arrays, titles, strict=True):
+        hands = ~np.isnan(array[:, PARTS["left_hand"].start, 0]) | ~np.isnan(array[:, PARTS["right_hand"].start, 0])
+        span = np.flatnonzero(hands) if hands.any() else np.arange(len(array))
+        picked = [int(span[i]) for i in sample_indices(len(span), frames)]
+        view = fit_view(array, width, aspect=aspect)
+        view = View(view.x0, view.y0, view.scale, view.width, width, view.unit)  # square tiles: rows line up
+        tiles = [draw_skeleton(np.full((width, width, 3), BACKGROUND, np.uint8), array[i], view) for i in picked]
+        tiles += [np.full((width, width, 3), BACKGROUND, np.uint8)] * (frames - len(tiles))
+        _label(tiles[0], title)
+        rows.append(np.hstack([np.pad(t, ((1, 1), (1, 1), (0, 0)), constant_values=200) for t in tiles]))
+    out = Path(out)
+    _write_sheet(out, np.vstack(rows))
+    return out
