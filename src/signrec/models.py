@@ -2,7 +2,8 @@
 
 Both networks honour the mask everywhere (padding never changes a valid sequence's logits) and use
 only ops that `torch.onnx.export` (opset 17) traces with dynamic batch and length, so no packed
-sequences and no fused attention kernels.
+sequences and no fused attention kernels. Every network is `head(encode(x, mask))`: `encode` gives one
+embedding per sequence, on which enrollment builds prototypes and a personal head.
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ class LSTMClassifier(nn.Module):
                                   nn.Linear(hidden, n_classes))
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        return self.head(self.encode(x, mask))
+
+    def encode(self, x: Tensor, mask: Tensor) -> Tensor:
+        """The sequence embedding (B, 4 * hidden) the head classifies; enrollment builds on it."""
         keep = mask[..., None].to(x.dtype)
         h = self.project(x) * keep
         # one zero state and one reversal for every layer: in ONNX each costs nodes per use, not per value
@@ -90,7 +95,7 @@ class LSTMClassifier(nn.Module):
                 out = torch.cat([out, gather_frames(back, reverse, self.hidden)], dim=-1)
             h = self.dropout(out) * keep
         h = self.norm(h)
-        return self.head(torch.cat([masked_mean(h, mask), self.attention(h, mask)], dim=-1))
+        return torch.cat([masked_mean(h, mask), self.attention(h, mask)], dim=-1)
 
 
 class ConvBlock(nn.Module):
@@ -155,10 +160,14 @@ class TransformerClassifier(nn.Module):
         self.head = nn.Sequential(nn.Dropout(head_dropout), nn.Linear(dim, n_classes))
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        return self.head(self.encode(x, mask))
+
+    def encode(self, x: Tensor, mask: Tensor) -> Tensor:
+        """The sequence embedding (B, dim) the head classifies; enrollment builds on it."""
         h = self.stem(x) * mask[..., None].to(x.dtype)
         for block in self.blocks:
             h = block(h, mask)
-        return self.head(masked_mean(self.norm(h), mask))
+        return masked_mean(self.norm(h), mask)
 
 
 MODELS: dict[str, type[nn.Module]] = {"lstm": LSTMClassifier, "transformer": TransformerClassifier}
