@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "show": ("signrec.show", "draw landmarks (over the video) to a PNG contact sheet, GIF or MP4",
              "add_arguments", "run"),
     "train": ("signrec.train", "train a model on a landmark or video dataset", "add_arguments", "run"),
+    "enroll": ("signrec.enroll", "adapt a model to one person from a few clips, new signs included",
+               "add_arguments", "run"),
     "evaluate": ("signrec.evaluate", "score a model on a dataset: accuracy, F1, confusion matrix",
                  "add_arguments", "run"),
     "predict": ("signrec.predict", "recognise the sign(s) in videos or landmark files", "add_arguments", "run"),
