@@ -115,11 +115,14 @@ def personal_fold(folder: Path, data_dir: Path, n_draws: int, n_views: int) -> l
 
 
 def run_personal(bases: Path, data_dir: Path, n_draws: int, n_views: int, jobs: int) -> list[dict[str, Any]]:
+    """The rows of every fold: read from personal.json where enroll_bases.py --draws measured them already."""
     folders = sorted(p.parent for p in bases.glob("enroll-*/meta.json"))
+    done = [f for f in folders if (f / "personal.json").is_file()]
+    rows = [row for f in done for row in json.loads((f / "personal.json").read_text(encoding="utf-8"))]
+    todo = [f for f in folders if f not in done]
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        results = pool.map(personal_fold, folders, [data_dir] * len(folders), [n_draws] * len(folders),
-                           [n_views] * len(folders))
-        return [row for rows in results for row in rows]
+        results = pool.map(personal_fold, todo, [data_dir] * len(todo), [n_draws] * len(todo), [n_views] * len(todo))
+        return rows + [row for part in results for row in part]
 
 
 def summarise(rows: list[dict[str, Any]], role: str) -> str:
@@ -219,6 +222,27 @@ def newsign_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines + ["", f"mean (lowest draw - highest draw) over {len({r['draw'] for r in rows})} draws"])
 
 
+def speed(model: Path, csv_path: Path, signer: str, repeats: int) -> str:
+    """Wall and CPU time of `signrec enroll`'s work for 10 signs x 3 clips of one signer, from landmarks."""
+    import tempfile
+    import time
+
+    from signrec import dataset
+    from signrec.enroll import enroll
+
+    samples = [s for s in dataset.read_labels(csv_path) if s.signer == signer]
+    chosen = [s for label in dataset.labels_of(samples)[:10] for s in [x for x in samples if x.label == label][:3]]
+    lines = [f"enroll {len(chosen)} clips ({len({s.label for s in chosen})} signs) of {signer} into {model}: "
+             f"torch threads {torch.get_num_threads()}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset.write_labels(Path(tmp) / "labels.csv", chosen)
+        for i in range(repeats):
+            wall, cpu = time.perf_counter(), time.process_time()
+            enroll(model, Path(tmp) / "labels.csv", Path(tmp) / f"out{i}")
+            lines.append(f"run {i + 1}: {time.perf_counter() - wall:.1f} s wall, {time.process_time() - cpu:.1f} s CPU")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -235,7 +259,15 @@ def main() -> None:
     n.add_argument("--draws", type=int, default=5)
     n.add_argument("--views", type=int, default=DEFAULT.views)
     n.add_argument("--jobs", type=int, default=2)
+    t = sub.add_parser("speed")
+    t.add_argument("model", type=Path, help="a model folder")
+    t.add_argument("--data", type=Path, required=True, help="labels.csv of landmarks with a signer column")
+    t.add_argument("--signer", required=True)
+    t.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if args.command == "speed":
+        print(speed(args.model, args.data, args.signer, args.repeats))
+        return
     if args.command == "newsigns":
         pairs = [(b.parent, s) for b in sorted(args.bases.glob("newsign-*/meta.json")) for s in args.sets]
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from signrec import SignrecError, cli
+from signrec import SignrecError, cli, unknown
 from signrec.landmarks import (
     PARTS,
     POSE_LEFT_SHOULDER,
@@ -59,8 +59,9 @@ class StreamSettings:
     """Context added before a cut (and after it, up to the frame that ended it) when it is classified.
     Isolated-sign training clips include rest: in MLR511 (users 01-06) a median 0.53 s before the hands
     rise and 0.40 s after they are down."""
-    threshold: float = 0.4
-    """A cut whose best class has a lower probability is not reported as a word."""
+    threshold: float | None = None
+    """A cut whose best class has a lower probability is not reported as a word; None: the model's calibrated
+    threshold (unknown.threshold)."""
     merge_gap: float = 0.5
     """The same label twice with less than this between the cuts is one word."""
     stride: int = 3
@@ -211,7 +212,7 @@ class StreamRecognizer:
     def __init__(self, classifier: Classifier, fps: float, **settings: Any):
         self.classifier = classifier
         self.fps = float(fps) if fps and fps > 0 else 30.0
-        self.settings = StreamSettings.from_kwargs(**settings)
+        self.settings = with_threshold(StreamSettings.from_kwargs(**settings), classifier)
         self.segmenter = Segmenter(self.settings)
         self.words: list[dict[str, Any]] = []
         self._labels = list(classifier.labels)
@@ -272,6 +273,13 @@ class StreamRecognizer:
         _accept(self.words, _word(self._labels, cut, proba), s)
 
 
+def with_threshold(settings: StreamSettings, classifier: Classifier) -> StreamSettings:
+    """`settings` with the classifier's calibrated unknown threshold where none was given."""
+    if settings.threshold is not None:
+        return settings
+    return dataclasses.replace(settings, threshold=unknown.threshold(classifier.meta))
+
+
 def segments(landmarks: np.ndarray, fps: float, **settings: Any) -> list[tuple[float, float, int, int]]:
     """Cut a whole recording into signs: (start s, end s, first frame, end frame exclusive) with padding."""
     s = StreamSettings.from_kwargs(**settings)
@@ -289,7 +297,7 @@ def transcribe(classifier: Classifier, landmarks: np.ndarray, fps: float, **sett
     landmarks = validate(landmarks)
     if not fps or fps <= 0:
         raise SignrecError(f"transcribe needs the recording's frame rate, got {fps}")
-    s = StreamSettings.from_kwargs(**settings)
+    s = with_threshold(StreamSettings.from_kwargs(**settings), classifier)
     cuts = segments(landmarks, fps, **settings)
     if not cuts:
         return []
@@ -327,7 +335,8 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("continuous signing")
     defaults = StreamSettings()
     helps = {
-        "threshold": "do not report a sign whose probability (0-1) is below this",
+        "threshold": "do not report a sign whose probability (0-1) is below this; default: the model's threshold "
+                     "calibrated on its validation signers (0.4 for models trained before)",
         "smoothing": "weight of the newest prediction in the live top-3 moving average (1 = no smoothing)",
         "stride": "while signing, update the live top-3 every N frames",
         "gap": "seconds with hands lowered that end a sign",
@@ -339,7 +348,7 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     for name in _CLI_SETTINGS:
         default = getattr(defaults, name)
         group.add_argument("--" + name.replace("_", "-"), type=types.get(name, type(default)), default=default,
-                           help=f"{helps[name]} [%(default)s]")
+                           help=helps[name] + ("" if default is None else " [%(default)s]"))
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:

@@ -3,10 +3,11 @@
     signrec predict RUN/model clip.mp4 other.npy [--top-k 3] [--threshold 0.4] [--json]
     signrec predict RUN/model recording.mp4 --continuous      # a sequence of signs -> words with times
 
-A prediction whose probability is below the threshold is reported as "unknown": an isolated-sign
-classifier always picks one of its labels, and a low score is the only hint that it saw none of them.
-With --continuous every sign found in the recording is listed with its times, "unknown" below the threshold.
-The default threshold is `signrec live`'s, so that both find the same words in the same recording.
+A prediction is reported as "unknown", with the reason, when no hand was found in any frame or its probability is
+below the threshold: an isolated-sign classifier always picks one of its labels, and a low score is the only hint
+that it saw none of them. With --continuous every sign found in the recording is listed with its times, "unknown"
+below the threshold. The default threshold is the model's, calibrated on its validation signers (signrec.unknown),
+as in `signrec live`, so that both find the same words in the same recording.
 A file that can not be read is reported and the others are still predicted (exit status 1).
 """
 
@@ -20,10 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from signrec import SignrecError, cli
-from signrec.continuous import StreamSettings, transcribe
-
-UNKNOWN = "unknown"
+from signrec import SignrecError, cli, unknown
+from signrec.continuous import transcribe
+from signrec.unknown import UNKNOWN
 
 
 def _load(path: Path, classifier: Any, with_fps: bool = False) -> tuple[np.ndarray, float | None]:
@@ -38,8 +38,11 @@ def _load(path: Path, classifier: Any, with_fps: bool = False) -> tuple[np.ndarr
 
 
 def predict_files(classifier: Any, paths: Sequence[str | os.PathLike], top_k: int = 3,
-                  threshold: float = StreamSettings.threshold, progress: bool = False) -> list[dict[str, Any]]:
-    """One result per path, in order: {"path", "label", "confidence", "top": [{"label", "p"}]} or {"path", "error"}."""
+                  threshold: float | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """One result per path, in order: {"path", "label", "confidence", "top": [{"label", "p"}]} or {"path", "error"};
+    an unknown one also has "unknown_reason". `threshold` None: the model's (unknown.threshold)."""
+    limit = unknown.threshold(classifier.meta) if threshold is None else threshold
+    calibrated = threshold is None and "unknown" in classifier.meta
     from tqdm import tqdm
 
     results: list[dict[str, Any]] = []
@@ -53,21 +56,25 @@ def predict_files(classifier: Any, paths: Sequence[str | os.PathLike], top_k: in
             results.append({"path": str(path), "error": str(exc)})
     if arrays:
         proba = classifier.predict_proba(arrays)
-        for slot, p in zip(slots, proba, strict=True):
-            results[slot].update(_ranked(classifier.labels, p, top_k, threshold))
+        for slot, array, p in zip(slots, arrays, proba, strict=True):
+            results[slot].update(_ranked(classifier.labels, p, top_k))
+            why = ("no hand in any frame" if unknown.no_hands(array)
+                   else unknown.reason(results[slot]["confidence"], limit, calibrated))
+            if why:
+                results[slot].update(label=UNKNOWN, unknown_reason=why)
     return results
 
 
-def _ranked(labels: Sequence[str], p: np.ndarray, top_k: int, threshold: float) -> dict[str, Any]:
+def _ranked(labels: Sequence[str], p: np.ndarray, top_k: int) -> dict[str, Any]:
     order = np.argsort(-p)[: max(1, top_k)]
-    best = float(p[order[0]])
-    return {"label": labels[order[0]] if best >= threshold else UNKNOWN, "confidence": best,
+    return {"label": labels[order[0]], "confidence": float(p[order[0]]),
             "top": [{"label": labels[i], "p": float(p[i])} for i in order]}
 
 
 def transcribe_files(classifier: Any, paths: Sequence[str | os.PathLike], fps: float | None = None,
-                     threshold: float = StreamSettings.threshold) -> list[dict[str, Any]]:
+                     threshold: float | None = None) -> list[dict[str, Any]]:
     """Continuous signing: per file {"path", "fps", "words": [{"label", "start", "end", "confidence"}]}."""
+    limit = unknown.threshold(classifier.meta) if threshold is None else threshold
     results: list[dict[str, Any]] = []
     for path in map(Path, paths):
         try:
@@ -77,8 +84,9 @@ def transcribe_files(classifier: Any, paths: Sequence[str | os.PathLike], fps: f
                 raise SignrecError(f"{path}: frame rate unknown; pass --fps")
             words = transcribe(classifier, array, rate, threshold=0.0)  # every cut; --threshold decides below
             for w in words:
-                if w["confidence"] < threshold:
-                    w["label"] = UNKNOWN
+                if w["confidence"] < limit:
+                    w.update(label=UNKNOWN, unknown_reason=unknown.reason(w["confidence"], limit,
+                                                                          threshold is None and "unknown" in classifier.meta))
             results.append({"path": str(path), "fps": rate, "words": words})
         except SignrecError as exc:
             results.append({"path": str(path), "error": str(exc)})
@@ -107,9 +115,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="video files or landmark .npy files")
     parser.add_argument("--top-k", type=cli.number(int, cli.AT_LEAST_ONE), default=3,
                         help="how many labels to list per file [%(default)s]")
-    parser.add_argument("--threshold", type=cli.number(float, cli.PROBABILITY), default=StreamSettings.threshold,
-                        help='below this probability (0-1) the answer is "unknown"; the default is `signrec live`\'s '
-                             '[%(default)s]')
+    parser.add_argument("--threshold", type=cli.number(float, cli.PROBABILITY),
+                        help='below this probability (0-1) the answer is "unknown"; default: the model\'s threshold '
+                             "calibrated on its validation signers (0.4 for models trained before), as in live")
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                         help="onnxruntime runs MODEL/model.onnx (see `signrec export`) [%(default)s]")
     parser.add_argument("--continuous", action="store_true",

@@ -54,7 +54,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from signrec import SignrecError, cli, dataset, landmarks
+from signrec import SignrecError, cli, dataset, landmarks, unknown
 from signrec.artifact import Classifier, package_versions, pad_batch
 from signrec.dataset import Sample, Split
 from signrec.files import write_json, write_text
@@ -569,6 +569,9 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], out: Path, config: 
             with torch_threads(config.threads):
                 proba = classifier.predict_proba(seqs)
             metrics[name] = score(np.array(y), proba, labels, per_class=False)
+            if name == "val":
+                where = f"signers {', '.join(dataset.signers_of(samples))}" if dataset.signers_of(samples) else "random"
+                classifier.meta["unknown"] = unknown.calibrate(proba, where)
     classifier.meta["metrics"] = metrics
     classifier.save(out / "model")
     write_json(out / "metrics.json", metrics)
