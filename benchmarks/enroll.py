@@ -187,8 +187,8 @@ def newsign_set(base: Path, csv_path: Path, n_draws: int, n_views: int) -> list[
     clean = z_all[np.flatnonzero(np.r_[True, source[1:] != source[:-1]])]
     flat = np.stack([featurize(a, spec)[0].reshape(-1) for a in arrays])
     x_clean, mask_clean = SpecFeaturizer(spec)(arrays)
-    methods = {"enrolled (default)": DEFAULT, "prototypes only": CANDIDATES["prototypes only"],
-               "head only": replace(DEFAULT, scale=0.0)}
+    methods = {"enrolled (default: head)": DEFAULT, "prototypes only": CANDIDATES["prototypes only"],
+               "head + prototypes s=10": replace(DEFAULT, scale=10.0)}
     rows = []
     for k in (1, 3):
         for d, chosen in enumerate(draws([s.label for s in samples], k, n_draws, seed=1000 * k)):

@@ -117,9 +117,11 @@ def main() -> None:
     parser.add_argument("--wlasl", type=Path, required=True, help="labels.csv of the WLASL landmarks")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, help="also write the scores as JSON here")
+    parser.add_argument("--seeds", nargs="+", default=["0"], help="base models of these seeds [0]")
     args = parser.parse_args()
     folders = sorted(p.parent for p in args.bases.glob("*-mlr511-s*-*/meta.json")
-                     if p.parent.name.startswith(("unknown-", "enroll-")))
+                     if p.parent.name.startswith(("unknown-", "enroll-"))
+                     and p.parent.name.split("-")[2][1:] in args.seeds)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         results = list(pool.map(fold, folders, [args.mlr511] * len(folders), [args.wlasl] * len(folders)))
     if args.out:

@@ -5,10 +5,12 @@ The base network's encoder is kept as it is; on its embedding of the person's cl
 - a personal head: the base head, its output layer extended by the new signs (their rows started from the mean
   input of their clips), fine-tuned on the person's clips with an L2 pull towards the weights it started from,
   so that a few clips move it only where they disagree with the base model;
-- prototypes: each enrolled sign's mean embedding; the cosine to them, times `scale`, is added to the head's
-  logits. Signs of the base model without clips of this person get the mean of the others' cosine terms, which
-  changes nothing between them.
+- optionally (`scale` > 0) prototypes: each enrolled sign's mean embedding; the cosine to them, times `scale`, is
+  added to the head's logits. Signs of the base model without clips of this person get the mean of the others'
+  cosine terms, which changes nothing between them.
 Both live inside the network (`PersonalModel`), so predict, serve and the exported ONNX graph use them.
+Chosen by benchmarks/enroll.py on the validation signers of 32 leave-one-signer-out folds (BENCHMARKS.md,
+"Enrollment"): the head with a weak pull (0.01) scored best there; prototypes alone or added did not beat it.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ class EnrollSettings:
     views: int = 8          # augmented copies of every clip, besides the clip itself
     steps: int = 100        # Adam steps of head fine-tuning (0: prototypes only)
     lr: float = 3e-3
-    anchor: float = 1.0     # weight of the L2 pull towards the starting weights (sum of squares)
-    scale: float = 10.0     # weight of the cosine to the prototypes (0: none)
+    anchor: float = 0.01    # weight of the L2 pull towards the starting weights (sum of squares)
+    scale: float = 0.0      # weight of the cosine to the prototypes (0: none; 10 scored no better)
     seed: int = 0
 
     def to_dict(self) -> dict[str, float | int]:
