@@ -17,7 +17,7 @@ Models:
 (cyclically), to show how accuracy on a new signer grows with the number of people in training. With
 K = signers - 1 the validation signer is trained on too (early stopping then watches a signer it has seen).
 All are trained with the same early stopping on validation loss. Landmarks of mlr511 come from the
-extraction cache (`signrec extract`/ensure_landmarks); lsa64 is converted with formats.from_hands.
+extraction cache (`signrec extract`/open_dataset); lsa64 is converted with formats.from_hands.
 """
 
 from __future__ import annotations
@@ -35,9 +35,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from signrec import dataset, formats, landmarks
-from signrec.extract import ensure_landmarks
-from signrec.train import TrainConfig, fit, load_arrays, train_split
+from signrec import landmarks
+from signrec.landmarks import dataset, formats
+from signrec.landmarks.store import FolderStore, load_all
+from signrec.train.config import TrainConfig
+from signrec.train.fit import fit
+from signrec.train.run import train_split
+from signrec.train.run_folder import RunFolder
+from signrec.video.batch import open_dataset
 
 DATA = Path(os.environ.get("SIGNREC_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 TUTORIAL_FRAMES = 30
@@ -112,15 +117,15 @@ def run_one(model: str, split: dataset.Split, arrays: dict, labels: list[str], s
 
         config = dataclasses.replace(TUTORIAL_CONFIG, seed=seed, **cap)
         torch.manual_seed(seed)
-        result = fit(TutorialModel(len(labels)), part(split.train), part(split.val), tutorial_features, config, out,
-                     progress=False)
+        result = fit(TutorialModel(len(labels)), part(split.train), part(split.val), tutorial_features, config,
+                     RunFolder(out),                     progress=False)
         test_arrays, y = part(split.test)
         x, mask = tutorial_features(test_arrays)
         with torch.no_grad():
             pred = result.model.eval()(x, mask).argmax(1).numpy()
         return {"top1": float(np.mean(pred == np.array(y))), "epochs": result.epochs, "seconds": result.seconds}
     config = TrainConfig(model=model, seed=seed, **cap)
-    metrics = train_split(split, arrays, out, config, labels, progress=False)
+    metrics = train_split(split, arrays, RunFolder(out), config, labels, progress=False)
     assert metrics is not None
     return {"top1": metrics["test"]["top1"], "epochs": metrics["epochs"], "seconds": metrics["fit_seconds"]}
 
@@ -163,8 +168,9 @@ def main() -> int:
 
     rows = []
     for name in args.data:
-        csv_path = ensure_landmarks(DATA / "mlr511_arsl" / "labels.csv") if name == "mlr511" else lsa64_landmarks(work)
-        samples, loaded, bad = load_arrays(dataset.read_labels(csv_path))
+        store = (open_dataset(DATA / "mlr511_arsl" / "labels.csv") if name == "mlr511"
+                 else FolderStore.open(lsa64_landmarks(work)))
+        samples, loaded, bad = load_all(store)
         if bad:
             print(f"{name}: skipped {len(bad)} unreadable file(s), e.g. {bad[0]}", file=sys.stderr)
         arrays = dict(zip((s.key for s in samples), loaded, strict=True))

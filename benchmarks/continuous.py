@@ -24,10 +24,10 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from signrec.artifact import Classifier
-from signrec.continuous import edit_distance, segments, transcribe
-from signrec.dataset import read_labels
-from signrec.extract import extract_video
+from signrec.landmarks.dataset import read_labels
+from signrec.model.artifact import Classifier
+from signrec.recognize.continuous import edit_distance, segments, transcribe
+from signrec.video.holistic import extract_video
 
 DATA = Path(os.environ.get("SIGNREC_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 STILL = 3

@@ -29,9 +29,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from enroll_bases import load_packed  # noqa: E402
-from signrec import models  # noqa: E402
-from signrec.enroll import EnrollSettings, adapt, embed, views  # noqa: E402
-from signrec.features import FeatureSpec  # noqa: E402
+from signrec.model import networks as models  # noqa: E402
+from signrec.model.features import FeatureSpec  # noqa: E402
+from signrec.train.enroll import EnrollSettings, adapt, embed, views  # noqa: E402
 
 KS = (1, 3, 5)
 DEFAULT = EnrollSettings()
@@ -58,7 +58,7 @@ def load_base(folder: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
 
 def to_folder(base: Path, out: Path) -> Path:
     """A base model of enroll_bases.py as an ordinary model folder (what `signrec train` would have saved)."""
-    from signrec.artifact import Classifier
+    from signrec.model.artifact import Classifier
 
     model, meta = load_base(base)
     Classifier(meta["labels"], FeatureSpec.from_dict(meta["feature_spec"]), meta["model"], meta["hparams"],
@@ -151,7 +151,7 @@ def summarise(rows: list[dict[str, Any]], role: str) -> str:
 def scratch(spec: FeatureSpec, arrays: list[np.ndarray], y: torch.Tensor, n_classes: int, seed: int) -> Any:
     """signrec's default network trained from nothing on these clips (already with their augmented views):
     AdamW, label smoothing, 30 passes; no clip is left to early-stop on."""
-    from signrec.train import SpecFeaturizer
+    from signrec.train.data import SpecFeaturizer
 
     torch.manual_seed(seed)
     net = models.build_model("lstm", spec.n_features, n_classes)
@@ -171,9 +171,10 @@ def scratch(spec: FeatureSpec, arrays: list[np.ndarray], y: torch.Tensor, n_clas
 def newsign_set(base: Path, csv_path: Path, n_draws: int, n_views: int) -> list[dict[str, Any]]:
     """Signs no base model learned: enrolled (the default and its parts) against training from scratch and a
     nearest neighbour on the features, on the same draws of k clips per sign."""
-    from signrec import dataset, landmarks
-    from signrec.features import featurize
-    from signrec.train import SpecFeaturizer
+    from signrec import landmarks
+    from signrec.landmarks import dataset
+    from signrec.model.features import featurize
+    from signrec.train.data import SpecFeaturizer
 
     torch.set_num_threads(1)
     model, meta = load_base(base)
@@ -227,8 +228,8 @@ def speed(model: Path, csv_path: Path, signer: str, repeats: int) -> str:
     import tempfile
     import time
 
-    from signrec import dataset
-    from signrec.enroll import enroll
+    from signrec.landmarks import dataset
+    from signrec.train.enroll import enroll
 
     samples = [s for s in dataset.read_labels(csv_path) if s.signer == signer]
     chosen = [s for label in dataset.labels_of(samples)[:10] for s in [x for x in samples if x.label == label][:3]]

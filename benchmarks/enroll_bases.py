@@ -52,8 +52,8 @@ def _stub_missing(names: tuple[str, ...]) -> None:
 
 def used_points() -> np.ndarray:
     """Landmark indices the default feature spec reads, with their mirror twins (mirroring swaps them)."""
-    from signrec.features import MIRROR_INDEX, subset_indices
     from signrec.landmarks import POSE_LEFT_SHOULDER, POSE_RIGHT_SHOULDER
+    from signrec.model.features import MIRROR_INDEX, subset_indices
 
     keep = set(subset_indices("compact").tolist()) | {POSE_LEFT_SHOULDER, POSE_RIGHT_SHOULDER}
     keep |= {int(MIRROR_INDEX[i]) for i in keep}
@@ -62,9 +62,10 @@ def used_points() -> np.ndarray:
 
 def pack(csv_path: Path, out: Path) -> None:
     """One dataset -> out (.npz): the used points of every clip, concatenated, with labels and signers."""
-    from signrec import dataset, landmarks
-    from signrec.features import FeatureSpec, featurize
+    from signrec import landmarks
     from signrec.files import atomic_path
+    from signrec.landmarks import dataset
+    from signrec.model.features import FeatureSpec, featurize
 
     samples = dataset.read_labels(csv_path)
     arrays = [landmarks.load(s.path) for s in samples]
@@ -93,7 +94,7 @@ def unpack_one(points: np.ndarray, index: np.ndarray) -> np.ndarray:
 
 def load_packed(path: Path) -> tuple[list[Any], list[np.ndarray]]:
     """A packed dataset -> (samples, full landmark arrays)."""
-    from signrec.dataset import Sample
+    from signrec.landmarks.dataset import Sample
 
     d = np.load(path)
     arrays = [unpack_one(d["points"][a:b], d["index"]) for a, b in zip(d["offsets"][:-1], d["offsets"][1:],
@@ -115,7 +116,7 @@ class Job:
 
 def jobs(seeds: list[int]) -> list[Job]:
     """Most useful first, so that a run cut short still leaves whole experiments."""
-    from signrec.dataset import loso_folds
+    from signrec.landmarks.dataset import loso_folds
 
     def folds(data: str) -> list[tuple[str, str]]:
         signers = {"mlr511": [f"user{i:02d}" for i in range(1, 9)], "lsa64": [f"{i:03d}" for i in range(1, 9)]}
@@ -134,7 +135,7 @@ def jobs(seeds: list[int]) -> list[Job]:
 
 
 def _sample(signer: str) -> Any:
-    from signrec.dataset import Sample
+    from signrec.landmarks.dataset import Sample
 
     return Sample(Path(signer), "x", signer)
 
@@ -147,11 +148,14 @@ def run_job(job: Job, data_dir: Path, out: Path, max_epochs: int, draws: int) ->
     run benchmarks/enroll.py's personal measurement on it too (personal.json)."""
     import torch
 
-    from signrec import models
-    from signrec.augment import default_augmentation
-    from signrec.dataset import labels_of
     from signrec.files import atomic_path, write_json
-    from signrec.train import SpecFeaturizer, TrainConfig, fit
+    from signrec.landmarks.dataset import labels_of
+    from signrec.model import networks as models
+    from signrec.train.augment import default_augmentation
+    from signrec.train.config import TrainConfig
+    from signrec.train.data import SpecFeaturizer
+    from signrec.train.fit import fit
+    from signrec.train.run_folder import RunFolder
 
     torch.set_num_threads(1)
     if job.data not in _DATA:
@@ -174,7 +178,7 @@ def run_job(job: Job, data_dir: Path, out: Path, max_epochs: int, draws: int) ->
     torch.manual_seed(config.seed)
     model = models.build_model(config.model, spec.n_features, len(labels), **hparams)
     with tempfile.TemporaryDirectory() as run:
-        result = fit(model, part(train_signers), part({job.val}), SpecFeaturizer(spec), config, Path(run),
+        result = fit(model, part(train_signers), part({job.val}), SpecFeaturizer(spec), config, RunFolder(run),
                      augmentation=default_augmentation(), progress=False)
     folder = out / job.name
     folder.mkdir(parents=True, exist_ok=True)

@@ -29,8 +29,10 @@ import cv2
 import numpy as np
 
 from signrec import landmarks
-from signrec.dataset import read_labels
-from signrec.extract import ExtractSettings, extract_dataset, extract_video
+from signrec.landmarks.dataset import read_labels
+from signrec.video.batch import extract_dataset
+from signrec.video.holistic import extract_video
+from signrec.video.settings import ExtractSettings
 
 DATA = Path(os.environ.get("SIGNREC_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 SIZES = {"640p": (640, 360), "1080p": (1920, 1080)}

@@ -29,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from signrec.extract import ExtractSettings, HolisticExtractor
-from signrec.sources import open_source
+from signrec.video.holistic import HolisticExtractor
+from signrec.video.settings import ExtractSettings
+from signrec.video.sources import open_source
 
 DATA = Path(os.environ.get("SIGNREC_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 DEFAULT_VIDEOS = [DATA / "mlr511_arsl" / "videos" / "user08" / g / "R05.mp4" for g in ("G01", "G04", "G07", "G10")]

@@ -37,10 +37,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from signrec.artifact import Classifier, pad_batch
-from signrec.continuous import StreamRecognizer
-from signrec.export import OnnxNetwork, check_sequences, export_onnx
-from signrec.live import LiveRecognizer
+from signrec.model.artifact import Classifier
+from signrec.model.export import check_sequences, export_onnx
+from signrec.model.runtime import OnnxNetwork, pad_batch
+from signrec.recognize.continuous import StreamRecognizer
+from signrec.recognize.live import LiveRecognizer
 
 DATA = Path(os.environ.get("SIGNREC_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 DEFAULT_VIDEOS = [DATA / "mlr511_arsl" / "videos" / "user08" / g / "R05.mp4" for g in ("G01", "G04", "G07", "G10")]

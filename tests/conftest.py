@@ -35,8 +35,8 @@ def mlr511_tiny_landmarks(shared_data: Path, request: pytest.FixtureRequest) -> 
     Extracted once and kept in pytest's cache folder (.pytest_cache), so reruns skip MediaPipe.
     """
     from signrec import landmarks
-    from signrec.dataset import Sample, read_labels, write_labels
-    from signrec.extract import extract_video
+    from signrec.landmarks.dataset import Sample, read_labels, write_labels
+    from signrec.video.holistic import extract_video
 
     out = Path(request.config.cache.mkdir("signrec-mlr511-tiny"))
     signers = {s for group in TINY_SIGNERS.values() for s in group}
@@ -54,7 +54,8 @@ def mlr511_tiny_landmarks(shared_data: Path, request: pytest.FixtureRequest) -> 
 @pytest.fixture(scope="session")
 def mlr511_tiny_model(mlr511_tiny_landmarks: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model folder trained on 3 signers; user06 early-stops it and user07 is never seen."""
-    from signrec.train import TrainConfig, train
+    from signrec.train.config import TrainConfig
+    from signrec.train.run import train
 
     out = tmp_path_factory.mktemp("tiny-run")
     train(mlr511_tiny_landmarks, out, TrainConfig(max_epochs=20, patience=8, val_signers=TINY_SIGNERS["val"],
@@ -100,7 +101,7 @@ def mlr511_sentence(shared_data: Path, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="session")
 def mlr511_sentence_landmarks(mlr511_sentence) -> np.ndarray:
     """Holistic landmarks (T, 543, 3) of the `mlr511_sentence` video."""
-    from signrec.extract import extract_video
+    from signrec.video.holistic import extract_video
 
     return extract_video(mlr511_sentence[0])[0]
 
@@ -115,3 +116,16 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# --- the fast tier ---------------------------------------------------------------------------------------
+HEAVY_FIXTURES = {"shared_data", "mlr511_tiny_landmarks", "mlr511_tiny_model", "mlr511_sentence",
+                  "mlr511_sentence_landmarks"}
+"""Real video, MediaPipe or training: a test that uses one of these is `slow`, and `pytest -m "not slow"` (the
+edit-test loop, under a minute) leaves it out. `make test` runs everything."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

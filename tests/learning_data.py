@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from signrec import dataset, formats, landmarks
+from signrec import landmarks
+from signrec.landmarks import dataset, formats
 
 LSA64_SIGNS = ("Accept", "Deaf", "Food", "Green", "Thanks")
 

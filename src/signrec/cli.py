@@ -1,7 +1,7 @@
-"""The `signrec` command. Each subcommand lives in the module that does the work.
+"""The `signrec` command: it only dispatches. Each subcommand is a module of signrec.commands.
 
-A command module defines `add_arguments(parser)` and `run(args) -> int` (exit status),
-or other function names given in COMMANDS. Only the chosen command's module is imported,
+A command module defines `add_arguments(parser)` and `run(args) -> int` (exit status). Only the chosen
+command's module is imported,
 so `signrec --help` stays fast. A SignrecError ends the command with its message and exit 2, after
 `args.prog` (`signrec data`; a module with actions of its own sets it to `signrec data fetch` and the like).
 """
@@ -12,36 +12,30 @@ import argparse
 import contextlib
 import faulthandler
 import importlib
-import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from signrec import SignrecError, __version__
 
 # name: (module, help, add_arguments function, run function) in pipeline order.
-COMMANDS: dict[str, tuple[str, str, str, str]] = {
-    "data": ("signrec.registry", "list and fetch public sign-language datasets", "add_arguments", "run"),
-    "extract": ("signrec.extract", "videos -> MediaPipe Holistic landmark .npy files", "add_arguments", "run"),
-    "import": ("signrec.formats", "convert MP_Data, Kaggle ISLR parquet or hands-only arrays into a landmark dataset",
-               "add_import_arguments", "run_import"),
-    "export-mpdata": ("signrec.formats", "write a landmark dataset in the tutorial MP_Data 1662 layout",
-                      "add_export_arguments", "run_export"),
-    "show": ("signrec.show", "draw landmarks (over the video) to a PNG contact sheet, GIF or MP4",
-             "add_arguments", "run"),
-    "train": ("signrec.train", "train a model on a landmark or video dataset", "add_arguments", "run"),
-    "enroll": ("signrec.enroll", "adapt a model to one person from a few clips, new signs included",
-               "add_arguments", "run"),
-    "evaluate": ("signrec.evaluate", "score a model on a dataset: accuracy, F1, confusion matrix",
-                 "add_arguments", "run"),
-    "predict": ("signrec.predict", "recognise the sign(s) in videos or landmark files", "add_arguments", "run"),
-    "live": ("signrec.live", "recognise signs live from a camera or video stream", "add_arguments", "run"),
-    "serve": ("signrec.server", "HTTP/WebSocket API and web page for a model", "add_arguments", "run"),
-    "export": ("signrec.export", "export a model to ONNX for ONNX Runtime (mobile, web, servers)",
-               "add_arguments", "run"),
-    "demo": ("signrec.demo", "fetch data, extract, train, evaluate and predict, end to end", "add_arguments", "run"),
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("data", "list and fetch public sign-language datasets"),
+    "extract": ("extract", "videos -> MediaPipe Holistic landmark .npy files"),
+    "import": ("import_", "convert MP_Data, Kaggle ISLR parquet or hands-only arrays into a landmark dataset"),
+    "export-mpdata": ("export_mpdata", "write a landmark dataset in the tutorial MP_Data 1662 layout"),
+    "show": ("show", "draw landmarks (over the video) to a PNG contact sheet, GIF or MP4"),
+    "train": ("train", "train a model on a landmark or video dataset"),
+    "enroll": ("enroll", "adapt a model to one person from a few clips, new signs included"),
+    "evaluate": ("evaluate", "score a model on a dataset: accuracy, F1, confusion matrix"),
+    "predict": ("predict", "recognise the sign(s) in videos or landmark files"),
+    "live": ("live", "recognise signs live from a camera or video stream"),
+    "serve": ("serve", "HTTP/WebSocket API and web page for a model"),
+    "export": ("export", "export a model to ONNX for ONNX Runtime (mobile, web, servers)"),
+    "demo": ("demo", "fetch data, extract, train, evaluate and predict, end to end"),
 }
+"""name: (module in signrec.commands, help), in pipeline order."""
 
 DESCRIPTION = ("Recognise sign language in video: MediaPipe Holistic landmarks, a classifier you train on them, "
                "and answers for files, a camera or an HTTP server.")
@@ -57,11 +51,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="signrec", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"signrec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module, help_text, add_fn, _run) in COMMANDS.items():
+    for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(prog=p.prog)
         if name == command:
-            getattr(importlib.import_module(module), add_fn)(p)
+            _command(module).add_arguments(p)
     return parser
 
 
@@ -69,10 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     args = build_parser(command).parse_args(argv)
-    module, _help, _add, run_fn = COMMANDS[args.command]
     try:
         with native_logs_hidden():
-            return int(getattr(importlib.import_module(module), run_fn)(args) or 0)
+            return int(_command(COMMANDS[args.command][0]).run(args) or 0)
     except SignrecError as exc:
         print(f"{args.prog}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -82,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{args.prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def _command(module: str) -> Any:
+    return importlib.import_module(f"signrec.commands.{module}")
 
 
 @contextlib.contextmanager
@@ -117,41 +114,6 @@ def native_logs_hidden() -> Iterator[None]:
             stream.flush()
             os.dup2(copy, 2)
             sys.stderr = original
-
-
-def add_json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-
-
-Range = tuple[Callable[[float], bool], str]
-"""Which numbers an option may take, and how to say so."""
-AT_LEAST_ONE: Range = (lambda v: v >= 1, ">= 1")
-NON_NEGATIVE: Range = (lambda v: v >= 0, ">= 0")
-POSITIVE: Range = (lambda v: v > 0, "> 0")
-PROBABILITY: Range = (lambda v: 0 <= v <= 1, "between 0 and 1")  # refuses nan too
-
-
-def number(kind: type, allowed: Range) -> Callable[[str], Any]:
-    """argparse type of a number in a range; argparse names the option in the error
-    ("argument --max-epochs: must be >= 1, got 0"), where a check further in would name a field."""
-    test, text = allowed
-
-    def parse(value: str) -> Any:
-        parsed = kind(value)
-        if not test(parsed):
-            raise argparse.ArgumentTypeError(f"must be {text}, got {value}")
-        return parsed
-
-    parse.__name__ = kind.__name__  # argparse's own "invalid int value: 'x'"
-    return parse
-
-
-def emit(args: argparse.Namespace, result: Any, text: str) -> None:
-    """Print `result` as JSON with --json, else the human-readable `text`."""
-    if getattr(args, "json", False):
-        print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
-    else:
-        print(text)
 
 
 if __name__ == "__main__":

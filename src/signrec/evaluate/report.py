@@ -1,0 +1,83 @@
+"""Scoring a model on a labelled dataset: numbers to compare and pictures to look at.
+
+    signrec evaluate RUN/model DATA [--out DIR] [--json]
+
+Writes to DIR (default: beside the model, `evaluation/`): report.json (top-1, top-5, macro-F1, per-class
+precision/recall), misclassified.csv (file, true, predicted, confidence), confusion.png and, when the model
+sits in a training run folder, learning_curves.png from the run's CSV log. DATA may be videos: they are
+extracted once and cached (video.batch.open_dataset); files are still named by their videos.
+
+Clips of signers the model trained or early-stopped on are scored too, with a warning: their accuracy says
+little about new signers.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signrec import SignrecError
+from signrec.evaluate.metrics import score, seen_signers, trained_signers
+from signrec.evaluate.plots import plot_confusion, plot_learning_curves
+from signrec.files import atomic_path, write_json
+from signrec.landmarks.dataset import Sample
+from signrec.landmarks.layout import LandmarkError
+from signrec.landmarks.store import LandmarkStore, load_all
+
+
+def evaluate(classifier: Any, store: LandmarkStore, out: str | os.PathLike | None = None,
+             learning_log: str | os.PathLike | None = None,
+             saved_split: dict[str, Any] | None = None, samples: Sequence[Sample] | None = None) -> dict[str, Any]:
+    """Score `classifier` on the samples of `store` (or those of them given); bad files and labels the model does not know are reported,
+    not fatal. Clips are named as the user knows them (`store.source`: the video, for extracted videos).
+
+    `learning_log`: the CSV log of the model's training run, drawn as learning curves beside the report;
+    `saved_split`: its split.json, for a model whose model.json does not list its signers (older models).
+    """
+    samples = store.samples if samples is None else list(samples)
+    index = {label: i for i, label in enumerate(classifier.labels)}
+    known = [s for s in samples if s.label in index]
+    if not known:
+        raise SignrecError(f"none of the dataset's labels ({_few(sorted({s.label for s in samples}))}) are among "
+                           f"the model's ({_few(classifier.labels)}); is this the dataset the model was made for?")
+    kept, arrays, bad = load_all(store, known)
+    report: dict[str, Any] = {"bad_files": bad, "unknown_labels": sorted({s.label for s in samples} - set(index)),
+                              "skipped_unknown_label": len(samples) - len(known)}
+    if not kept:
+        raise LandmarkError("no usable sample to evaluate" + (f": {bad[0]}" if bad else ""))
+    report["seen_signers"] = seen_signers(kept, trained_signers(classifier, saved_split))
+    y = np.array([index[s.label] for s in kept])
+    proba = classifier.predict_proba(arrays)
+    report.update(score(y, proba, classifier.labels))
+    pred = proba.argmax(1)
+    report["misclassified"] = [
+        {"path": store.source(s), "true": s.label, "pred": classifier.labels[p],
+         "confidence": float(proba[i, p]), "p_true": float(proba[i, y[i]])}
+        for i, (s, p) in enumerate(zip(kept, pred, strict=True)) if p != y[i]]
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        report["files"] = {"report": str(out / "report.json"), "misclassified": str(out / "misclassified.csv"),
+                           "confusion": str(out / "confusion.png")}
+        with atomic_path(out / "misclassified.csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["path", "true", "pred", "confidence", "p_true"])
+            writer.writeheader()
+            writer.writerows(report["misclassified"])
+        plot_confusion(y, pred, classifier.labels, out / "confusion.png")
+        if learning_log is not None and Path(learning_log).is_file():
+            plot_learning_curves(learning_log, out / "learning_curves.png")
+            report["files"]["learning_curves"] = str(out / "learning_curves.png")
+        write_json(out / "report.json", report)
+    return report
+
+
+def _few(items: Sequence[str], k: int = 5) -> str:
+    """The first `k` items, quoted, and how many more."""
+    shown = ", ".join(repr(item) for item in items[:k])
+    return shown + (f" and {len(items) - k} more" if len(items) > k else "")
+

@@ -1,0 +1,104 @@
+"""The landmark array: the one data type every stage reads and writes.
+
+A video becomes a float32 array of shape (frames, 543, 3): MediaPipe Holistic's
+pose (33), face (468), left hand (21) and right hand (21) points, each (x, y, z) in
+MediaPipe's normalised image coordinates. A part that was not detected in a frame is
+NaN, never zero, so that "missing" can not be mistaken for "at the image corner".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from signrec import SignrecError
+from signrec.files import atomic_path
+
+LAYOUT = "holistic-543-xyz"
+"""Name saved with datasets and models; loading refuses arrays of another layout."""
+
+PARTS: dict[str, slice] = {
+    "pose": slice(0, 33),
+    "face": slice(33, 501),
+    "left_hand": slice(501, 522),
+    "right_hand": slice(522, 543),
+}
+N_LANDMARKS = 543
+N_CHANNELS = 3
+
+LANDMARK_MODELS: dict[str, object] = {"face": True, "hand_model": "full"}
+"""The MediaPipe models that make the landmarks, with their defaults (Holistic as the wheel ships it). A dataset
+and a model record which made theirs: landmarks of other models differ, so a model is fed only its own kind."""
+
+# Pose indices used by normalisation and by the compact feature subset (MediaPipe Pose numbering).
+POSE_NOSE = 0
+POSE_LEFT_SHOULDER = 11
+POSE_RIGHT_SHOULDER = 12
+POSE_LEFT_WRIST = 15
+POSE_RIGHT_WRIST = 16
+
+
+class LandmarkError(SignrecError):
+    """A landmark file that can not be used, with the file named in the message."""
+
+
+def empty(frames: int) -> np.ndarray:
+    """An all-missing array for `frames` frames."""
+    return np.full((frames, N_LANDMARKS, N_CHANNELS), np.nan, dtype=np.float32)
+
+
+def validate(array: np.ndarray, source: str | os.PathLike = "<array>") -> np.ndarray:
+    """Return `array` as float32 (T, 543, 3) or raise LandmarkError naming `source`."""
+    array = np.asarray(array)
+    if array.ndim != 3 or array.shape[1:] != (N_LANDMARKS, N_CHANNELS):
+        raise LandmarkError(
+            f"{source}: expected landmarks of shape (frames, {N_LANDMARKS}, {N_CHANNELS}) "
+            f"[{LAYOUT}], got {array.shape}. Convert other layouts with `signrec import`."
+        )
+    if array.shape[0] == 0:
+        raise LandmarkError(f"{source}: has no frames")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise LandmarkError(f"{source}: expected floating point values, got {array.dtype}")
+    return array.astype(np.float32, copy=False)
+
+
+def read_npy(path: str | os.PathLike) -> np.ndarray:
+    """Any `.npy` array, without pickles; a missing or unreadable file is a LandmarkError naming it. A file that
+    is no .npy at all (a video, a text) is called that: NumPy alone would report it as a pickle it may not load."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(len(np.lib.format.MAGIC_PREFIX)) != np.lib.format.MAGIC_PREFIX:
+                raise LandmarkError(f"{path}: not a landmark .npy file (no NumPy .npy header; "
+                                    f"{path.stat().st_size} bytes)")
+            fh.seek(0)
+            return np.load(fh, allow_pickle=False)
+    except FileNotFoundError:
+        raise LandmarkError(f"{path}: no such file") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise LandmarkError(f"{path}: not a readable .npy file ({exc})") from None
+
+
+def load(path: str | os.PathLike) -> np.ndarray:
+    """Load and validate one landmark `.npy` file."""
+    return validate(read_npy(path), path)
+
+
+def save(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Validate and write atomically."""
+    array = validate(array, path)
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, array)
+
+
+def part(array: np.ndarray, name: str) -> np.ndarray:
+    """The (T, n, 3) view of one part: 'pose', 'face', 'left_hand' or 'right_hand'."""
+    return array[:, PARTS[name]]
+
+
+def presence(array: np.ndarray) -> dict[str, float]:
+    """Fraction of frames in which each part was detected."""
+    return {name: float(np.mean(~np.isnan(array[:, sl, 0]).all(axis=1))) if len(array) else 0.0
+            for name, sl in PARTS.items()}

@@ -1,0 +1,95 @@
+"""Recognise the sign in each of some files: videos (extracted on the fly) or landmark .npy files.
+
+    signrec predict RUN/model clip.mp4 other.npy [--top-k 3] [--threshold 0.4] [--json]
+    signrec predict RUN/model recording.mp4 --continuous      # a sequence of signs -> words with times
+
+A prediction is reported as "unknown", with the reason, when no hand was found in any frame or its probability is
+below the threshold: an isolated-sign classifier always picks one of its labels, and a low score is the only hint
+that it saw none of them. With --continuous every sign found in the recording is listed with its times, "unknown"
+below the threshold. The default threshold is the model's, calibrated on its validation signers (model.unknown),
+as in `signrec live`, so that both find the same words in the same recording.
+A file that can not be read is reported and the others are still predicted (exit status 1).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signrec import SignrecError
+from signrec.model import unknown
+from signrec.model.unknown import UNKNOWN
+from signrec.recognize.continuous import transcribe
+
+
+def _load(path: Path, classifier: Any, with_fps: bool = False) -> tuple[np.ndarray, float | None]:
+    """Landmarks of a .npy file, or of a video extracted with the landmark models `classifier` was trained on."""
+    from signrec.video.holistic import extract_video, load_or_extract
+
+    settings = classifier.landmark_settings()
+    if with_fps and path.suffix.lower() != ".npy":
+        array, info = extract_video(path, settings)
+        return array, info.get("fps")
+    return load_or_extract(path, settings), None
+
+
+def predict_files(classifier: Any, paths: Sequence[str | os.PathLike], top_k: int = 3,
+                  threshold: float | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """One result per path, in order: {"path", "label", "confidence", "top": [{"label", "p"}]} or {"path", "error"};
+    an unknown one also has "unknown_reason". `threshold` None: the model's (unknown.threshold)."""
+    limit = unknown.threshold(classifier.meta) if threshold is None else threshold
+    calibrated = threshold is None and "unknown" in classifier.meta
+    from tqdm import tqdm
+
+    results: list[dict[str, Any]] = []
+    arrays, slots = [], []
+    for path in tqdm([Path(p) for p in paths], desc="reading", unit="file", disable=None if progress else True):
+        try:
+            arrays.append(_load(path, classifier)[0])
+            slots.append(len(results))
+            results.append({"path": str(path)})
+        except SignrecError as exc:
+            results.append({"path": str(path), "error": str(exc)})
+    if arrays:
+        proba = classifier.predict_proba(arrays)
+        for slot, array, p in zip(slots, arrays, proba, strict=True):
+            results[slot].update(_ranked(classifier.labels, p, top_k))
+            why = ("no hand in any frame" if unknown.no_hands(array)
+                   else unknown.reason(results[slot]["confidence"], limit, calibrated))
+            if why:
+                results[slot].update(label=UNKNOWN, unknown_reason=why)
+    return results
+
+
+def _ranked(labels: Sequence[str], p: np.ndarray, top_k: int) -> dict[str, Any]:
+    order = np.argsort(-p)[: max(1, top_k)]
+    return {"label": labels[order[0]], "confidence": float(p[order[0]]),
+            "top": [{"label": labels[i], "p": float(p[i])} for i in order]}
+
+
+def transcribe_files(classifier: Any, paths: Sequence[str | os.PathLike], fps: float | None = None,
+                     threshold: float | None = None) -> list[dict[str, Any]]:
+    """Continuous signing: per file {"path", "fps", "words": [{"label", "start", "end", "confidence"}]}."""
+    limit = unknown.threshold(classifier.meta) if threshold is None else threshold
+    calibrated = threshold is None and "unknown" in classifier.meta
+    results: list[dict[str, Any]] = []
+    for path in map(Path, paths):
+        try:
+            array, video_fps = _load(path, classifier, with_fps=True)
+            rate = fps or video_fps
+            if not rate:
+                raise SignrecError(f"{path}: frame rate unknown; pass --fps")
+            words = transcribe(classifier, array, rate, threshold=0.0)  # every cut; --threshold decides below
+            for w in words:
+                if w["confidence"] < limit:
+                    w.update(label=UNKNOWN, unknown_reason=unknown.reason(w["confidence"], limit, calibrated))
+            results.append({"path": str(path), "fps": rate, "words": words})
+        except SignrecError as exc:
+            results.append({"path": str(path), "error": str(exc)})
+    return results
+
+

@@ -1,0 +1,373 @@
+"""`signrec serve`: a model behind HTTP and WebSocket, with a live web page at `/`.
+
+Endpoints: `POST /v1/predict` (video upload), `POST /v1/predict/landmarks` (JSON frames),
+`WS /v1/stream` (JPEG or landmark frames in, rolling predictions out), `GET /v1/model`,
+`GET /healthz`; OpenAPI docs at `/docs`. MediaPipe and the classifier run in worker threads,
+never on the event loop, so one slow video does not stall other clients. Every bad input gets
+a 4xx JSON answer `{"detail": "<one sentence>"}`; limits on upload size, duration and frame rate keep one
+client from exhausting the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hmac
+import logging
+import math
+import re
+import socket
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import (
+    Depends,
+    FastAPI,
+    File,
+    HTTPException,
+    Query,
+    Request,
+    Security,
+    UploadFile,
+    WebSocket,
+)
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import APIKeyHeader
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from signrec import SignrecError, __version__, landmarks
+from signrec.landmarks.dataset import VIDEO_EXTENSIONS
+from signrec.serve.schemas import LAYOUT_HELP, Error, LandmarkRequest, ModelInfo, Prediction
+from signrec.serve.settings import API_KEY_HEADER, ServerSettings
+from signrec.serve.stream import _refuse, _run_stream
+from signrec.video.holistic import extract_video
+from signrec.video.settings import MODEL_FIELDS
+from signrec.video.sources import open_source
+
+log = logging.getLogger("signrec.server")
+
+STATIC_DIR = Path(__file__).with_name("static")
+IMAGE_SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
+
+
+# --- request and response shapes (they make the OpenAPI docs) -------------------------------------------------
+
+
+TopK = Annotated[int | None, Query(ge=1, description="how many labels to return (default: the server's top_k)")]
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Error} for code in (401, 413, 422, 429)}
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+def _top(labels: list[str], probs: np.ndarray, k: int) -> list[dict[str, Any]]:
+    order = np.argsort(-probs)[:k]
+    return [{"label": labels[i], "p": round(float(probs[i]), 4)} for i in order]
+
+
+def landmarks_from_json(frames: Any, fps: float | None, settings: ServerSettings) -> np.ndarray:
+    """JSON frames -> (T, 543, 3) float32, or HTTPException 413/422 saying what is wrong and what is expected."""
+    if not isinstance(frames, list) or not frames:
+        raise HTTPException(422, "`frames` must be a non-empty list of frames. " + LAYOUT_HELP)
+    if fps is not None and fps > settings.max_fps:
+        raise HTTPException(422, f"fps {fps} is above this server's limit of {settings.max_fps}; subsample first")
+    limit = math.ceil(settings.max_duration_s * (fps or settings.max_fps))
+    if len(frames) > limit:
+        raise HTTPException(413, f"{len(frames)} frames is more than {settings.max_duration_s} s "
+                                 f"at {fps or settings.max_fps} fps (limit {limit} frames)")
+    try:
+        array = np.array(frames, dtype=np.float32)  # JSON null -> NaN
+    except (ValueError, TypeError):
+        raise HTTPException(422, "`frames` is not a regular numeric array (ragged lists, strings or objects). "
+                                 + LAYOUT_HELP) from None
+    shape = tuple(array.shape)
+    if shape[1:] != (landmarks.N_LANDMARKS, landmarks.N_CHANNELS):
+        raise HTTPException(422, _shape_advice(shape))
+    if np.isinf(array).any():
+        raise HTTPException(422, "`frames` contains infinite values; use null for a missing coordinate")
+    if np.isnan(array).all():
+        raise HTTPException(422, "every landmark is missing (all null/NaN): nothing to recognise")
+    return array
+
+
+def _shape_advice(shape: tuple[int, ...]) -> str:
+    got = f"got frames of shape {list(shape)}. "
+    if shape[1:] == (2, 21, 3):
+        hint = ("That is the hands-only layout (frames, 2, 21, 3); put the left hand at points 501-521 and the "
+                "right hand at 522-542 with null elsewhere, or convert with `signrec import`. ")
+    elif shape[1:] in ((1662,), (1629,)):
+        hint = ("That is the flat MP_Data tutorial vector (pose with visibility, face, hands); convert with "
+                "`signrec import`. ")
+    elif shape[1:] == (landmarks.N_LANDMARKS * landmarks.N_CHANNELS,):
+        hint = f"Send each frame as {landmarks.N_LANDMARKS} points of [x, y, z], not one flat list. "
+    elif shape == (landmarks.N_LANDMARKS, landmarks.N_CHANNELS):
+        hint = "That looks like a single frame: wrap it in a list. "
+    else:
+        hint = ""
+    return f"expected frames of shape [T, {landmarks.N_LANDMARKS}, {landmarks.N_CHANNELS}]; " + got + hint + LAYOUT_HELP
+
+
+def _validation_sentence(errors: Sequence[Any]) -> str:
+    """FastAPI's list of validation errors as one sentence, so that every 4xx `detail` is a string."""
+    kinds = {"body": "field", "query": "query parameter", "header": "header", "path": "path parameter"}
+    parts = []
+    for error in errors:
+        where, *name = [str(part) for part in error["loc"]]
+        subject = f"{kinds.get(where, where)} `{'.'.join(name)}`" if name else f"the request {where}"
+        if error["type"] == "json_invalid":
+            parts.append(f"the request body is not valid JSON ({error.get('ctx', {}).get('error', error['msg'])})")
+        elif error["type"] == "missing":
+            parts.append(f"{subject} is missing")
+        else:
+            parts.append(f"{subject}: {error['msg'][:1].lower()}{error['msg'][1:]}")
+    return "; ".join(parts)
+
+
+def _image_format(head: bytes) -> str | None:
+    """'JPEG' or 'PNG' if an upload starts like that image format: a still frame is not a video of a sign."""
+    return next((kind for magic, kind in IMAGE_SIGNATURES.items() if head.startswith(magic)), None)
+
+
+class RedactKey(logging.Filter):
+    """Hide the `api_key` query value in uvicorn's log lines: the page must send it in the WebSocket URL
+    (browsers can not set headers there), and `/?api_key=KEY` opens the page with it."""
+
+    PATTERN = re.compile(r"([?&]api_key=)[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = self.PATTERN.sub(r"\1***", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.PATTERN.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+
+
+class _BodyLimit:
+    """Refuse request bodies over the limit with 413, by Content-Length or while they stream in."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"request body is larger than this server's limit of {self.max_bytes / 2**20:.3g} MB"
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await JSONResponse({"detail": detail}, 413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise HTTPException(413, detail)  # rendered by FastAPI's exception handling
+            return message
+
+        await self.app(scope, counted, send)
+
+
+# --- the app ----------------------------------------------------------------------------------------------
+
+
+def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> FastAPI:
+    """The FastAPI app serving `classifier` (a signrec.artifact.Classifier) under `settings`."""
+    settings = replace(settings, extract=classifier.landmark_settings(settings.extract))
+    video_pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="signrec-video")
+    busy = {"videos": 0, "streams": 0}  # changed only on the event loop: no lock needed
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        video_pool.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="signrec", version=__version__, lifespan=lifespan,
+                  description="Sign-language recognition: upload a video or landmarks, or stream a camera. "
+                              f"Landmark layout: {LAYOUT_HELP}")
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=[API_KEY_HEADER, "Content-Type"])
+    app.add_middleware(_BodyLimit, max_bytes=settings.max_upload_bytes)
+    labels = list(classifier.labels)
+
+    def check_key(given: str | None) -> bool:
+        return settings.api_key is None or (
+            given is not None and hmac.compare_digest(given.encode(), settings.api_key.encode()))
+
+    async def require_key(key: Annotated[str | None, Security(APIKeyHeader(name=API_KEY_HEADER, auto_error=False))]
+                          = None) -> None:
+        if not check_key(key):
+            raise HTTPException(401, f"missing or wrong API key (send it in the {API_KEY_HEADER} header)",
+                                headers={"WWW-Authenticate": "ApiKey"})
+
+    @app.exception_handler(SignrecError)
+    async def _input_error(_request: Request, exc: SignrecError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, 422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_sentence(exc.errors())}, 422)
+
+    @app.exception_handler(WebSocketRequestValidationError)
+    async def _invalid_stream(websocket: WebSocket, exc: WebSocketRequestValidationError) -> None:
+        await _refuse(websocket, 422, _validation_sentence(exc.errors()))
+
+    def classify(array: np.ndarray, k: int) -> tuple[list[dict[str, Any]], float]:
+        start = time.perf_counter()
+        probs = np.asarray(classifier.predict_proba([array]))[0]
+        return _top(labels, probs, k), (time.perf_counter() - start) * 1000
+
+    @app.get("/healthz", tags=["service"])
+    async def healthz() -> dict[str, Any]:
+        """Liveness for load balancers; needs no key."""
+        return {"status": "ok", "labels": len(labels), "busy_videos": busy["videos"], "streams": busy["streams"]}
+
+    @app.get("/v1/model", response_model=ModelInfo, dependencies=[Depends(require_key)], responses=ERRORS,
+             tags=["model"])
+    async def model_info() -> dict[str, Any]:
+        """Labels, feature spec, the landmark models, training metrics and this server's limits."""
+        meta = dict(getattr(classifier, "meta", {}) or {})
+        made = {name: getattr(settings.extract, name) for name in MODEL_FIELDS}
+        return {"labels": labels, "spec": classifier.spec.to_dict(), "layout": landmarks.LAYOUT, "landmarks": made,
+                "metrics": meta.get("metrics"), "meta": meta, "backend": classifier.backend, "limits": settings.public(),
+                "version": __version__}
+
+    @app.post("/v1/predict/landmarks", response_model=Prediction, dependencies=[Depends(require_key)],
+              responses=ERRORS, tags=["predict"])
+    async def predict_landmarks(body: LandmarkRequest, top_k: TopK = None) -> dict[str, Any]:
+        """Top-k signs for one landmark sequence (e.g. from MediaPipe running on the client)."""
+        array = await run_in_threadpool(landmarks_from_json, body.frames, body.fps, settings)
+        top, ms = await run_in_threadpool(classify, array, top_k or settings.top_k)
+        return {"top": top, "frames": len(array), "fps": body.fps, "presence": landmarks.presence(array),
+                "timing_ms": {"classify": round(ms, 2)}}
+
+    @app.post("/v1/predict", response_model=Prediction, dependencies=[Depends(require_key)], responses=ERRORS,
+              tags=["predict"])
+    async def predict_video(file: Annotated[UploadFile, File(description="a video (mp4, webm, mov, avi, ...)")],
+                            top_k: TopK = None) -> dict[str, Any]:
+        """Top-k signs for one uploaded video of a single sign. Landmarks are extracted on the server."""
+        name = Path(file.filename or "upload").name
+        if image := _image_format(await file.read(8)):
+            raise HTTPException(422, f"{name} is a {image} image, not a video: one sign needs a video of the whole "
+                                     "movement (send single camera frames to WS /v1/stream)")
+        await file.seek(0)
+        if busy["videos"] >= settings.max_queue:
+            raise HTTPException(429, f"{busy['videos']} videos are already being processed; retry shortly",
+                                headers={"Retry-After": "2"})
+        busy["videos"] += 1
+        try:
+            with tempfile.TemporaryDirectory(prefix="signrec-upload-") as tmp:
+                # The decoder picks a demuxer by extension too: keep a video one, so a text file is not "played".
+                suffix = Path(name).suffix.lower()
+                path = Path(tmp) / ("upload" + (suffix if suffix in VIDEO_EXTENSIONS else ".mp4"))
+                with open(path, "wb") as out:
+                    while chunk := await file.read(1 << 20):
+                        out.write(chunk)
+                loop = asyncio.get_running_loop()
+                try:
+                    array, info, ms = await loop.run_in_executor(video_pool, _extract_upload, path, settings)
+                except SignrecError as exc:
+                    raise HTTPException(422, str(exc).replace(str(path), name)) from None
+        finally:
+            busy["videos"] -= 1
+        if np.isnan(array).all():
+            raise HTTPException(422, f"{name}: no person detected in any of its {len(array)} frames")
+        top, classify_ms = await run_in_threadpool(classify, array, top_k or settings.top_k)
+        return {"top": top, "frames": len(array), "fps": info.get("fps"), "presence": landmarks.presence(array),
+                "timing_ms": {"extract": round(ms, 1), "classify": round(classify_ms, 2)},
+                "warnings": [w.replace(str(path), name) for w in info.get("warnings", [])]}
+
+    @app.websocket("/v1/stream")
+    async def stream(websocket: WebSocket, api_key: str | None = None, fps: float | None = None) -> None:
+        """Frames in, rolling predictions out.
+
+        Send binary messages (JPEG/PNG camera frames: the server finds the landmarks and returns them for
+        drawing) or text messages (JSON `{"landmarks": 543 x [x, y, z], "t": seconds}`). Each message gets
+        one JSON reply: `{"type": "result", "top", "words", "signing", "landmarks"?, "ms"}`, or
+        `{"type": "dropped" | "error", "status", "detail"}`. A refused stream is closed at once with code
+        4000 + the HTTP status (4401 key, 4422 parameters, 4429 too many streams) and the reason.
+        """
+        if not check_key(api_key or websocket.headers.get(API_KEY_HEADER)):
+            await _refuse(websocket, 401, "missing or wrong API key (query parameter api_key or X-API-Key header)")
+            return
+        if busy["streams"] >= settings.max_streams:
+            await _refuse(websocket, 429, f"{settings.max_streams} streams are already open; retry later")
+            return
+        busy["streams"] += 1
+        try:
+            await _run_stream(websocket, classifier, settings, fps)
+        finally:
+            busy["streams"] -= 1
+
+    if STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+        @app.get("/", include_in_schema=False)
+        async def page() -> FileResponse:
+            return FileResponse(STATIC_DIR / "index.html")
+
+    return app
+
+
+def _extract_upload(path: Path, settings: ServerSettings) -> tuple[np.ndarray, dict, float]:
+    """Probe the video against the limits, then run Holistic on it (in a worker thread)."""
+    with open_source(path) as source:
+        fps, count = source.fps, source.frame_count
+    if fps and count and count / fps > settings.max_duration_s:
+        raise HTTPException(413, f"video is {count / fps:.1f} s long; this server's limit is "
+                                 f"{settings.max_duration_s} s")
+    step = math.ceil(fps / settings.max_fps) if fps > settings.max_fps else 1
+    start = time.perf_counter()
+    array, info = extract_video(path, replace(settings.extract, frame_step=step))
+    if len(array) > settings.max_frames:  # a file whose header did not give its length
+        raise HTTPException(413, f"video has more than {settings.max_frames} frames; "
+                                 f"limit {settings.max_duration_s} s")
+    return array, info, (time.perf_counter() - start) * 1000
+
+
+# --- command line ------------------------------------------------------------------------------------------
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse, in one line, an address that can not be listened on (the port taken, a host not of this machine)
+    before uvicorn tries: it would log the error and exit 3. Bound as asyncio's create_server binds for uvicorn:
+    every address of `host`, with SO_REUSEADDR, so a port that only has old connections closing is free."""
+    try:
+        addresses = set(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE))
+    except socket.gaierror as exc:
+        raise SignrecError(f"--host {host}: no such address ({exc.strerror})") from None
+    for family, kind, proto, _name, address in addresses:
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError:  # an address family this machine lacks (IPv6), skipped as asyncio skips it
+            continue
+        with sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise SignrecError(f"{host}:{port} is already in use (another server, or another `signrec "
+                                       "serve`, listens there); stop it or choose another --port") from None
+                raise SignrecError(f"can not listen on {host}:{port}: {exc.strerror}") from None
+
+
