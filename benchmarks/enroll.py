@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from enroll_bases import load_packed  # noqa: E402
 from signrec.model import networks as models  # noqa: E402
 from signrec.model.features import FeatureSpec  # noqa: E402
-from signrec.train.enroll import EnrollSettings, adapt, embed, views  # noqa: E402
+from signrec.train.enroll import EnrollSettings, adapt, views  # noqa: E402
 
 KS = (1, 3, 5)
 DEFAULT = EnrollSettings()
@@ -54,6 +54,13 @@ def load_base(folder: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     model = models.build_model(meta["model"], spec.n_features, len(meta["labels"]), **meta["hparams"])
     model.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(folder / "weights.npz").items()})
     return model.eval(), meta
+
+
+def embed(model: torch.nn.Module, spec: FeatureSpec, arrays: list[np.ndarray]) -> torch.Tensor:
+    """The base network's embedding (N, D) of landmark arrays, as `Classifier.embed` gives it."""
+    from signrec.model.artifact import Classifier
+
+    return torch.from_numpy(Classifier(["?"], spec, "lstm", {}, model=model).embed(arrays))
 
 
 def to_folder(base: Path, out: Path) -> Path:

@@ -28,11 +28,10 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from enroll import load_base  # noqa: E402
+from enroll import embed, load_base  # noqa: E402
 from signrec import landmarks  # noqa: E402
 from signrec.landmarks import dataset  # noqa: E402
 from signrec.model.features import FeatureSpec  # noqa: E402
-from signrec.train.enroll import embed  # noqa: E402
 
 SCORES = ("max softmax", "energy", "prototype cosine")
 

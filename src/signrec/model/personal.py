@@ -17,6 +17,7 @@ class PersonalModel(nn.Module):
     def __init__(self, base: nn.Module, prototypes: Tensor, enrolled: Tensor, scale: float):
         super().__init__()
         self.base = base
+        self.embed_dim = base.embed_dim
         self.register_buffer("prototypes", F.normalize(prototypes, dim=1))   # (C, D), zero rows where not enrolled
         self.register_buffer("enrolled", enrolled.to(torch.float32))          # (C,) 1 where a prototype exists
         self.register_buffer("scale", torch.tensor(float(scale)))

@@ -30,7 +30,6 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from signrec import SignrecError
-from signrec.model.features import FeatureExtractor, FeatureSpec
 from signrec.model.personal import PersonalModel
 
 
@@ -68,24 +67,6 @@ def _before_output(head: nn.Module) -> nn.Module:
     return nn.Identity()
 
 
-
-
-@torch.no_grad()
-def embed(model: nn.Module, spec: FeatureSpec, arrays: Sequence[np.ndarray], chunk: int = 128) -> Tensor:
-    """The model's embedding (N, D) of landmark arrays (T, 543, 3), in the order given."""
-    from signrec.model.runtime import pad_batch
-
-    features = FeatureExtractor(spec).eval()
-    model = model.eval()
-    order = np.argsort([len(a) for a in arrays], kind="stable")
-    out: list[Tensor] = [torch.empty(0)] * len(arrays)
-    for start in range(0, len(order), chunk):
-        idx = order[start:start + chunk]
-        batch, lengths = pad_batch([arrays[i] for i in idx])
-        x, mask = features(torch.from_numpy(batch), torch.from_numpy(lengths))
-        for i, z in zip(idx, model.encode(x, mask), strict=True):
-            out[i] = z
-    return torch.stack(out)
 
 
 def views(arrays: Sequence[np.ndarray], n: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -257,7 +238,7 @@ def enroll(base_path: str | os.PathLike, data: str | os.PathLike, out: str | os.
     rows = [classifier.labels.index(label) if label in classifier.labels else None for label in labels]
     model = classifier.network().model
     seen, source = views(arrays, settings.views, settings.seed)
-    z = embed(model, classifier.spec, seen)
+    z = torch.from_numpy(classifier.embed(seen))
     y = torch.tensor([labels.index(kept[i].label) for i in source])
     personal = adapt(model, z, y, rows, settings)
     with torch.no_grad():
