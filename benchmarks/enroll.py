@@ -44,8 +44,12 @@ CANDIDATES: dict[str, EnrollSettings] = {
     "head a=1": replace(DEFAULT, anchor=1.0, scale=0.0),
     "head a=0.1 + prototypes s=10": replace(DEFAULT, anchor=0.1, scale=10.0),
     "head a=1 + prototypes s=10": replace(DEFAULT, anchor=1.0, scale=10.0),
+    "head a=0.001": replace(DEFAULT, anchor=0.001, scale=0.0),
+    "head a=0": replace(DEFAULT, anchor=0.0, scale=0.0),
+    "head a=0.01, 300 steps": replace(DEFAULT, anchor=0.01, scale=0.0, steps=300),
 }
-"""Candidates besides zero-shot; "prototypes only" lets the cosine outweigh the base logits entirely."""
+"""Candidates besides zero-shot; "prototypes only" lets the cosine outweigh the base logits entirely. The last
+three were added after the first run, whose best candidate was the weakest pull tried."""
 
 
 def load_base(folder: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -88,7 +92,8 @@ def draws(labels: list[str], k: int, n: int, seed: int) -> list[np.ndarray]:
     return out
 
 
-def personal_fold(folder: Path, data_dir: Path, n_draws: int, n_views: int) -> list[dict[str, Any]]:
+def personal_fold(folder: Path, data_dir: Path, n_draws: int, n_views: int,
+                  candidates: list[str] | None = None) -> list[dict[str, Any]]:
     """Every candidate on every draw of one base model's test and validation signers."""
     torch.set_num_threads(1)
     model, meta = load_base(folder)
@@ -114,6 +119,8 @@ def personal_fold(folder: Path, data_dir: Path, n_draws: int, n_views: int) -> l
                 with torch.no_grad():
                     row["zero-shot"] = float((model.head(clean[test]).argmax(1) == y[test]).float().mean())
                 for name, settings in CANDIDATES.items():
+                    if candidates and name not in candidates:
+                        continue
                     personal = adapt(model, z, yz, list(range(len(index))), replace(settings, seed=d))
                     with torch.no_grad():
                         row[name] = float((personal.head(clean[test]).argmax(1) == y[test]).float().mean())
@@ -121,20 +128,23 @@ def personal_fold(folder: Path, data_dir: Path, n_draws: int, n_views: int) -> l
     return rows
 
 
-def run_personal(bases: Path, data_dir: Path, n_draws: int, n_views: int, jobs: int) -> list[dict[str, Any]]:
-    """The rows of every fold: read from personal.json where enroll_bases.py --draws measured them already."""
-    folders = sorted(p.parent for p in bases.glob("enroll-*/meta.json"))
-    done = [f for f in folders if (f / "personal.json").is_file()]
+def run_personal(bases: Path, data_dir: Path, n_draws: int, n_views: int, jobs: int, pattern: str = "enroll-*",
+                 candidates: list[str] | None = None) -> list[dict[str, Any]]:
+    """The rows of every fold: read from personal.json where enroll_bases.py --draws measured them already, unless
+    only some `candidates` are asked for."""
+    folders = sorted(p.parent for p in bases.glob(f"{pattern}/meta.json"))
+    done = [] if candidates else [f for f in folders if (f / "personal.json").is_file()]
     rows = [row for f in done for row in json.loads((f / "personal.json").read_text(encoding="utf-8"))]
     todo = [f for f in folders if f not in done]
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        results = pool.map(personal_fold, todo, [data_dir] * len(todo), [n_draws] * len(todo), [n_views] * len(todo))
+        results = pool.map(personal_fold, todo, [data_dir] * len(todo), [n_draws] * len(todo), [n_views] * len(todo),
+                           [candidates] * len(todo))
         return rows + [row for part in results for row in part]
 
 
 def summarise(rows: list[dict[str, Any]], role: str) -> str:
     """Mean top-1 per data set, k and method over folds, seeds and draws; the range of the fold means."""
-    methods = ["zero-shot", *CANDIDATES]
+    methods = ["zero-shot", *[m for m in CANDIDATES if m in rows[0]]]
     lines = [f"{role} signers: mean top-1 (lowest fold - highest fold), over folds, seeds and draws", "",
              "| data | k | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
     for data in sorted({r["data"] for r in rows}):
@@ -261,6 +271,8 @@ def main() -> None:
     p.add_argument("--views", type=int, default=DEFAULT.views)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, help="also write every row as JSON here")
+    p.add_argument("--folds", default="enroll-*", help="base model folders (a glob) [enroll-*]")
+    p.add_argument("--candidates", nargs="+", help="measure only these candidates (names as in CANDIDATES)")
     n = sub.add_parser("newsigns")
     n.add_argument("bases", type=Path)
     n.add_argument("--sets", type=Path, nargs="+", required=True, help="labels.csv of landmark datasets")
@@ -284,7 +296,7 @@ def main() -> None:
         print(newsign_table(rows))
         return
     if args.command == "personal":
-        rows = run_personal(args.bases, args.data, args.draws, args.views, args.jobs)
+        rows = run_personal(args.bases, args.data, args.draws, args.views, args.jobs, args.folds, args.candidates)
         if args.out:
             args.out.write_text(json.dumps(rows), encoding="utf-8")
         print(summarise(rows, "test"), "\n", summarise(rows, "val"), sep="\n")

@@ -248,7 +248,7 @@ def enroll(base_path: str | os.PathLike, data: str | os.PathLike, out: str | os.
         "base": {"path": str(base_path.resolve()), "weights_sha256": classifier.weights_digest(),
                  "labels": classifier.labels},
         "signer": signer or (names[0] if names else None),
-        "data": str(data),
+        "data": str(Path(data).resolve()),
         "signs": {label: sum(s.label == label for s in kept) for label in signs},
         "new_signs": [label for label in signs if label not in classifier.labels],
         "only_enrolled": only_enrolled,
