@@ -46,3 +46,20 @@ def test_predict_says_why_an_answer_is_unknown(shared_data, tmp_path):
     assert forced["unknown_reason"].endswith("below the threshold 1.00")
     assert StreamRecognizer(model, 15.0).settings.threshold == 0.0
     assert StreamRecognizer(model, 15.0, threshold=0.7).settings.threshold == 0.7
+
+
+def test_the_server_answers_unknown_with_the_reason(shared_data):
+    from fastapi.testclient import TestClient
+
+    from signrec.serve.app import create_app
+    from signrec.serve.settings import ServerSettings
+
+    model = Classifier(["Accept", "Buy"], FeatureSpec(), "lstm", default_hparams("lstm"),
+                       meta={"unknown": {"threshold": 1.0}})
+    sample = read_labels(shared_data / "lsa64_hands" / "labels.csv")[0]
+    sign = formats.from_hands(np.load(sample.path), sample.path)
+    frames = [[[None if np.isnan(v) else float(v) for v in point] for point in frame] for frame in sign]
+    with TestClient(create_app(model, ServerSettings())) as client:
+        body = client.post("/v1/predict/landmarks", json={"frames": frames}).json()
+    assert body["label"] == "unknown" and "calibrated threshold 1.00" in body["unknown_reason"]
+    assert body["top"][0]["label"] in model.labels
