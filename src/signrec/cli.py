@@ -29,7 +29,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a model on a landmark or video dataset"),
     "enroll": ("enroll", "adapt a model to one person from a few clips, new signs included"),
     "evaluate": ("evaluate", "score a model on a dataset: accuracy, F1, confusion matrix"),
-    "card": ("card", "what to expect of a model: accuracy on new people, enrollment, the unknown threshold"),
     "predict": ("predict", "recognise the sign(s) in videos or landmark files"),
     "live": ("live", "recognise signs live from a camera or video stream"),
     "serve": ("serve", "HTTP/WebSocket API and web page for a model"),
