@@ -30,9 +30,12 @@ def test_calibration_keeps_95_percent_of_the_validation_clips():
 def test_predict_says_why_an_answer_is_unknown(shared_data, tmp_path):
     model = Classifier(["Accept", "Buy"], FeatureSpec(), "lstm", default_hparams("lstm"))
     sample = read_labels(shared_data / "lsa64_hands" / "labels.csv")[0]
-    sign, nobody = tmp_path / "sign.npy", tmp_path / "nobody.npy"
-    landmarks.save(sign, formats.from_hands(np.load(sample.path), sample.path))
-    landmarks.save(nobody, landmarks.empty(20))
+    sign, nobody = tmp_path / "sign.npy", tmp_path / "hands_down.npy"
+    array = formats.from_hands(np.load(sample.path), sample.path)
+    landmarks.save(sign, array)
+    array[:, landmarks.PARTS["pose"]] = 0.5  # somebody there, no hand: not a sign
+    array[:, landmarks.PARTS["left_hand"]] = array[:, landmarks.PARTS["right_hand"]] = np.nan
+    landmarks.save(nobody, array)
 
     model.meta["unknown"] = {"threshold": 1.0}  # nothing is that sure
     low, none = predict_files(model, [sign, nobody])

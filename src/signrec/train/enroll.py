@@ -209,6 +209,7 @@ def enroll(base_path: str | os.PathLike, data: str | os.PathLike, out: str | os.
     Its signs are the base model's followed by the person's new ones, or with `only_enrolled` just the person's.
     The base folder is only read.
     """
+    from signrec.evaluate.card import model_card
     from signrec.model.artifact import Classifier
 
     base_path, out = Path(base_path), Path(out)
@@ -256,8 +257,10 @@ def enroll(base_path: str | os.PathLike, data: str | os.PathLike, out: str | os.
         "settings": settings.to_dict(),
         "check": {"top1_on_enrollment_clips": own, "seconds": round(time.perf_counter() - start, 2)},
     }
-    meta = {k: v for k, v in classifier.meta.items() if k not in ("metrics", "unknown", "weights_sha256")}
+    # the base's scores, threshold and card describe the base network, not this one
+    meta = {k: v for k, v in classifier.meta.items() if k not in ("metrics", "unknown", "card")}
     result = Classifier(labels, classifier.spec, classifier.model_name, classifier.hparams, model=personal,
                         meta={**meta, "enrollment": record})
+    result.meta["card"] = model_card(result.describe())
     result.save(out)
     return record
