@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("record", "record your own signs into a dataset: countdown, takes, quality checks, keep or redo"),
     "show": ("show", "draw landmarks (over the video) to a PNG contact sheet, GIF or MP4"),
     "train": ("train", "train a model on a landmark or video dataset"),
+    "enroll": ("enroll", "adapt a model to one person from a few clips, new signs included"),
     "evaluate": ("evaluate", "score a model on a dataset: accuracy, F1, confusion matrix"),
     "card": ("card", "what a new user can expect of a model: accuracy on a new person, after enrollment"),
     "predict": ("predict", "recognise the sign(s) in videos or landmark files"),

@@ -41,7 +41,8 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("continuous signing")
     defaults = StreamSettings()
     helps = {
-        "threshold": "do not report a sign whose probability (0-1) is below this",
+        "threshold": "do not report a sign whose probability (0-1) is below this; default: the model's threshold "
+                     "calibrated on its validation signers (0.4 for models trained before)",
         "smoothing": "weight of the newest prediction in the live top-3 moving average (1 = no smoothing)",
         "stride": "while signing, update the live top-3 every N frames",
         "gap": "seconds with hands lowered that end a sign",
@@ -53,7 +54,7 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     for name in _CLI_SETTINGS:
         default = getattr(defaults, name)
         group.add_argument("--" + name.replace("_", "-"), type=types.get(name, type(default)), default=default,
-                           help=f"{helps[name]} [%(default)s]")
+                           help=helps[name] + ("" if default is None else " [%(default)s]"))
 
 
 def stream_settings_from_args(args: argparse.Namespace) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from typing import Any
 
 from signrec import SignrecError, ranges
 from signrec.commands import options
-from signrec.recognize.continuous import StreamSettings
 from signrec.recognize.predict import predict_files, transcribe_files
 
 
@@ -43,9 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="video files or landmark .npy files")
     parser.add_argument("--top-k", type=options.number(int, ranges.AT_LEAST_ONE), default=3,
                         help="how many labels to list per file [%(default)s]")
-    parser.add_argument("--threshold", type=options.number(float, ranges.PROBABILITY), default=StreamSettings.threshold,
-                        help='below this probability (0-1) the answer is "unknown"; the default is `signrec live`\'s '
-                             '[%(default)s]')
+    parser.add_argument("--threshold", type=options.number(float, ranges.PROBABILITY),
+                        help='below this probability (0-1) the answer is "unknown"; default: the model\'s threshold '
+                             "calibrated on its validation signers (0.4 for models trained before), as in live")
     options.add_backend_argument(parser)
     parser.add_argument("--continuous", action="store_true",
                         help="each input is a sequence of signs: print words with start/end times")
@@ -69,11 +68,10 @@ def run(args: argparse.Namespace) -> int:
     if args.explain:
         if args.continuous:
             raise SignrecError("--explain explains one sign per input; leave out --continuous")
+        from signrec.model.unknown import threshold as model_threshold
         from signrec.recognize.explain import explain_files
 
-        unknown = (classifier.meta.get("card") or {}).get("unknown") or {}
-        threshold = args.threshold if args.threshold != StreamSettings.threshold else unknown.get("threshold",
-                                                                                                  args.threshold)
+        threshold = args.threshold if args.threshold is not None else model_threshold(classifier.meta)
         results = explain_files(classifier, args.inputs, args.top_k, threshold, args.explain_out)
     elif args.continuous:
         results = transcribe_files(classifier, args.inputs, args.fps, args.threshold)

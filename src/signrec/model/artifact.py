@@ -244,8 +244,13 @@ class Classifier:
                                     f"again since, or exported by an older signrec); run `signrec export {path}`")
             return cls(labels, spec, name, hparams, meta=meta, runner=runner, backend=backend)
         try:
+            state = load_file(str(path / WEIGHTS))
             model = build_model(name, spec.n_features, len(labels), **hparams)
-            model.load_state_dict(load_file(str(path / WEIGHTS)))
+            if meta.get("enrollment"):
+                from signrec.model.personal import PersonalModel
+
+                model = PersonalModel.fitting(model, state)
+            model.load_state_dict(state)
         except (SafetensorError, RuntimeError, TypeError, KeyError) as exc:
             raise ArtifactError(f"{path}: weights do not fit model {name!r} with {len(labels)} labels and "
                                 f"{spec.n_features} features: {str(exc).splitlines()[0]}") from None

@@ -136,7 +136,7 @@ def _set_metadata(model: Any, classifier: Classifier, check: dict[str, Any]) -> 
 def check_sequences(classifier: Classifier, sources: Sequence[str | os.PathLike] = (),
                     n: int = CHECK_SEQUENCES) -> list[np.ndarray]:
     """Real landmark sequences for the parity check: from `sources` (.npy, video or labels.csv files),
-    else from the data the model was trained on, as recorded in its model.json."""
+    else from the data the model was trained (or enrolled) on, as recorded in its model.json."""
     from signrec.video.holistic import load_or_extract
 
     paths: list[Path] = []
@@ -158,5 +158,5 @@ def check_sequences(classifier: Classifier, sources: Sequence[str | os.PathLike]
 
 
 def _training_data(classifier: Classifier) -> list[str]:
-    data = (classifier.meta.get("training") or {}).get("data")
-    return [data] if isinstance(data, str) and data and Path(data).exists() else []
+    found = [(classifier.meta.get(key) or {}).get("data") for key in ("training", "enrollment")]
+    return [data for data in found if isinstance(data, str) and data and Path(data).exists()][:1]

@@ -30,6 +30,7 @@ from signrec.landmarks import (
     POSE_RIGHT_WRIST,
     validate,
 )
+from signrec.model import unknown
 
 if TYPE_CHECKING:
     from signrec.model.artifact import Classifier
@@ -58,8 +59,9 @@ class StreamSettings:
     """Context added before a cut (and after it, up to the frame that ended it) when it is classified.
     Isolated-sign training clips include rest: in MLR511 (users 01-06) a median 0.53 s before the hands
     rise and 0.40 s after they are down."""
-    threshold: float = 0.4
-    """A cut whose best class has a lower probability is not reported as a word."""
+    threshold: float | None = None
+    """A cut whose best class has a lower probability is not reported as a word; None: the model's calibrated
+    threshold (model.unknown.threshold)."""
     merge_gap: float = 0.5
     """The same label twice with less than this between the cuts is one word."""
     stride: int = 3
@@ -210,7 +212,7 @@ class StreamRecognizer:
     def __init__(self, classifier: Classifier, fps: float, **settings: Any):
         self.classifier = classifier
         self.fps = float(fps) if fps and fps > 0 else 30.0
-        self.settings = StreamSettings.from_kwargs(**settings)
+        self.settings = with_threshold(StreamSettings.from_kwargs(**settings), classifier)
         self.segmenter = Segmenter(self.settings)
         self.words: list[dict[str, Any]] = []
         self._labels = list(classifier.labels)
@@ -271,6 +273,13 @@ class StreamRecognizer:
         _accept(self.words, _word(self._labels, cut, proba), s)
 
 
+def with_threshold(settings: StreamSettings, classifier: Classifier) -> StreamSettings:
+    """`settings` with the classifier's calibrated unknown threshold where none was given."""
+    if settings.threshold is not None:
+        return settings
+    return dataclasses.replace(settings, threshold=unknown.threshold(classifier.meta))
+
+
 def segments(landmarks: np.ndarray, fps: float, **settings: Any) -> list[tuple[float, float, int, int]]:
     """Cut a whole recording into signs: (start s, end s, first frame, end frame exclusive) with padding."""
     s = StreamSettings.from_kwargs(**settings)
@@ -288,7 +297,7 @@ def transcribe(classifier: Classifier, landmarks: np.ndarray, fps: float, **sett
     landmarks = validate(landmarks)
     if not fps or fps <= 0:
         raise SignrecError(f"transcribe needs the recording's frame rate, got {fps}")
-    s = StreamSettings.from_kwargs(**settings)
+    s = with_threshold(StreamSettings.from_kwargs(**settings), classifier)
     cuts = segments(landmarks, fps, **settings)
     if not cuts:
         return []

@@ -3,10 +3,11 @@
     signrec predict RUN/model clip.mp4 other.npy [--top-k 3] [--threshold 0.4] [--json]
     signrec predict RUN/model recording.mp4 --continuous      # a sequence of signs -> words with times
 
-A prediction whose probability is below the threshold is reported as "unknown": an isolated-sign
-classifier always picks one of its labels, and a low score is the only hint that it saw none of them.
-With --continuous every sign found in the recording is listed with its times, "unknown" below the threshold.
-The default threshold is `signrec live`'s, so that both find the same words in the same recording.
+A prediction is reported as "unknown", with the reason, when no hand was found in any frame or its probability is
+below the threshold: an isolated-sign classifier always picks one of its labels, and a low score is the only hint
+that it saw none of them. With --continuous every sign found in the recording is listed with its times, "unknown"
+below the threshold. The default threshold is the model's, calibrated on its validation signers (model.unknown),
+as in `signrec live`, so that both find the same words in the same recording.
 A file that can not be read is reported and the others are still predicted (exit status 1).
 """
 
@@ -21,9 +22,9 @@ import numpy as np
 
 from signrec import SignrecError
 from signrec.landmarks import require_usable
-from signrec.recognize.continuous import StreamSettings, transcribe
-
-UNKNOWN = "unknown"
+from signrec.model import unknown
+from signrec.model.unknown import UNKNOWN
+from signrec.recognize.continuous import transcribe
 
 
 def _load(path: Path, classifier: Any, with_fps: bool = False) -> tuple[np.ndarray, float | None]:
@@ -39,8 +40,11 @@ def _load(path: Path, classifier: Any, with_fps: bool = False) -> tuple[np.ndarr
 
 
 def predict_files(classifier: Any, paths: Sequence[str | os.PathLike], top_k: int = 3,
-                  threshold: float = StreamSettings.threshold, progress: bool = False) -> list[dict[str, Any]]:
-    """One result per path, in order: {"path", "label", "confidence", "top": [{"label", "p"}]} or {"path", "error"}."""
+                  threshold: float | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """One result per path, in order: {"path", "label", "confidence", "top": [{"label", "p"}]} or {"path", "error"};
+    an unknown one also has "unknown_reason". `threshold` None: the model's (unknown.threshold)."""
+    limit = unknown.threshold(classifier.meta) if threshold is None else threshold
+    calibrated = threshold is None and "unknown" in classifier.meta
     from tqdm import tqdm
 
     results: list[dict[str, Any]] = []
@@ -54,21 +58,26 @@ def predict_files(classifier: Any, paths: Sequence[str | os.PathLike], top_k: in
             results.append({"path": str(path), "error": str(exc)})
     if arrays:
         proba = classifier.predict_proba(arrays)
-        for slot, p in zip(slots, proba, strict=True):
-            results[slot].update(_ranked(classifier.labels, p, top_k, threshold))
+        for slot, array, p in zip(slots, arrays, proba, strict=True):
+            results[slot].update(_ranked(classifier.labels, p, top_k))
+            why = ("no hand in any frame" if unknown.no_hands(array)
+                   else unknown.reason(results[slot]["confidence"], limit, calibrated))
+            if why:
+                results[slot].update(label=UNKNOWN, unknown_reason=why)
     return results
 
 
-def _ranked(labels: Sequence[str], p: np.ndarray, top_k: int, threshold: float) -> dict[str, Any]:
+def _ranked(labels: Sequence[str], p: np.ndarray, top_k: int) -> dict[str, Any]:
     order = np.argsort(-p)[: max(1, top_k)]
-    best = float(p[order[0]])
-    return {"label": labels[order[0]] if best >= threshold else UNKNOWN, "confidence": best,
+    return {"label": labels[order[0]], "confidence": float(p[order[0]]),
             "top": [{"label": labels[i], "p": float(p[i])} for i in order]}
 
 
 def transcribe_files(classifier: Any, paths: Sequence[str | os.PathLike], fps: float | None = None,
-                     threshold: float = StreamSettings.threshold) -> list[dict[str, Any]]:
+                     threshold: float | None = None) -> list[dict[str, Any]]:
     """Continuous signing: per file {"path", "fps", "words": [{"label", "start", "end", "confidence"}]}."""
+    limit = unknown.threshold(classifier.meta) if threshold is None else threshold
+    calibrated = threshold is None and "unknown" in classifier.meta
     results: list[dict[str, Any]] = []
     for path in map(Path, paths):
         try:
@@ -78,8 +87,8 @@ def transcribe_files(classifier: Any, paths: Sequence[str | os.PathLike], fps: f
                 raise SignrecError(f"{path}: frame rate unknown; pass --fps")
             words = transcribe(classifier, array, rate, threshold=0.0)  # every cut; --threshold decides below
             for w in words:
-                if w["confidence"] < threshold:
-                    w["label"] = UNKNOWN
+                if w["confidence"] < limit:
+                    w.update(label=UNKNOWN, unknown_reason=unknown.reason(w["confidence"], limit, calibrated))
             results.append({"path": str(path), "fps": rate, "words": words})
         except SignrecError as exc:
             results.append({"path": str(path), "error": str(exc)})

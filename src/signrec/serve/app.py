@@ -50,6 +50,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signrec import SignrecError, __version__, landmarks
 from signrec.landmarks.dataset import VIDEO_EXTENSIONS
+from signrec.model import unknown
 from signrec.serve.schemas import LAYOUT_HELP, Error, LandmarkRequest, ModelInfo, Prediction
 from signrec.serve.settings import API_KEY_HEADER, ServerSettings
 from signrec.serve.stream import _refuse, _run_stream
@@ -270,10 +271,15 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
     async def _invalid_stream(websocket: WebSocket, exc: WebSocketRequestValidationError) -> None:
         await _refuse(websocket, 422, _validation_sentence(exc.errors()))
 
-    def classify(array: np.ndarray, k: int) -> tuple[list[dict[str, Any]], float]:
+    def classify(array: np.ndarray, k: int) -> tuple[dict[str, Any], float]:
+        """{"label", "unknown_reason", "top"} for one sequence (model.unknown decides unknown), and its time in ms."""
         start = time.perf_counter()
         probs = np.asarray(classifier.predict_proba([array]))[0]
-        return _top(labels, probs, k), (time.perf_counter() - start) * 1000
+        top = _top(labels, probs, k)
+        why = ("no hand in any frame" if unknown.no_hands(array)
+               else unknown.reason(top[0]["p"], unknown.threshold(classifier.meta), "unknown" in classifier.meta))
+        answer = {"label": unknown.UNKNOWN if why else top[0]["label"], "unknown_reason": why, "top": top}
+        return answer, (time.perf_counter() - start) * 1000
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, Any]:
@@ -295,8 +301,8 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
     async def predict_landmarks(body: LandmarkRequest, top_k: TopK = None) -> dict[str, Any]:
         """Top-k signs for one landmark sequence (e.g. from MediaPipe running on the client)."""
         array = await run_in_threadpool(landmarks_from_json, body.frames, body.fps, settings)
-        top, ms = await run_in_threadpool(classify, array, top_k or settings.top_k)
-        return {"top": top, "frames": len(array), "fps": body.fps, "presence": landmarks.presence(array),
+        answer, ms = await run_in_threadpool(classify, array, top_k or settings.top_k)
+        return {**answer, "frames": len(array), "fps": body.fps, "presence": landmarks.presence(array),
                 "timing_ms": {"classify": round(ms, 2)}}
 
     @app.post("/v1/predict", response_model=Prediction, dependencies=key_doc, responses=ERRORS,
@@ -329,8 +335,8 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
         finally:
             busy["videos"] -= 1
         landmarks.require_usable(array, name)
-        top, classify_ms = await run_in_threadpool(classify, array, top_k or settings.top_k)
-        return {"top": top, "frames": len(array), "fps": info.get("fps"), "presence": landmarks.presence(array),
+        answer, classify_ms = await run_in_threadpool(classify, array, top_k or settings.top_k)
+        return {**answer, "frames": len(array), "fps": info.get("fps"), "presence": landmarks.presence(array),
                 "timing_ms": {"extract": round(ms, 1), "classify": round(classify_ms, 2)},
                 "warnings": [w.replace(str(path), name) for w in info.get("warnings", [])]}
 

@@ -26,6 +26,8 @@ class Guess(BaseModel):
 
 
 class Prediction(BaseModel):
+    label: str = Field(description='the best sign, or "unknown" (then unknown_reason says why)')
+    unknown_reason: str | None = None
     top: list[Guess]
     frames: int = Field(description="frames the classifier saw")
     fps: float | None = None

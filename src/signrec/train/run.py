@@ -44,6 +44,7 @@ from signrec.landmarks import dataset
 from signrec.landmarks.dataset import Sample, Split
 from signrec.landmarks.shards import ShardStore
 from signrec.landmarks.store import LandmarkStore, load_all
+from signrec.model import unknown
 from signrec.model.artifact import Classifier, package_versions
 from signrec.train.config import TrainConfig
 from signrec.train.data import SpecFeaturizer, as_store, make_split
@@ -145,6 +146,10 @@ def train_split(split: Split, arrays: dict[str, np.ndarray] | ShardStore, run: R
                 else:
                     y, proba = np.array(held[1]), classifier.predict_proba(held[0])
             metrics[name] = score(y, proba, labels, per_class=False)
+            if name == "val":
+                signers = dataset.signers_of(samples)
+                classifier.meta["unknown"] = unknown.calibrate(proba, f"signers {', '.join(signers)}" if signers
+                                                               else "a random share of the training data")
     classifier.meta["metrics"] = metrics
     classifier.meta["card"] = model_card(classifier.describe())
     classifier.save(run.model)
