@@ -135,7 +135,7 @@ def explain(classifier: Any, array: np.ndarray, result: dict[str, Any], fps: flo
 def explain_files(classifier: Any, paths: list[Path], top_k: int, threshold: float,
                   out_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """predict_files' results with an "explain" entry each; a clip with no person is explained, not an error."""
-    from signrec.recognize.predict import _ranked
+    from signrec.recognize.predict import UNKNOWN, ranked
     from signrec.video.holistic import extract_video
 
     reference = Reference.of(classifier)
@@ -152,7 +152,9 @@ def explain_files(classifier: Any, paths: list[Path], top_k: int, threshold: flo
             continue
         result: dict[str, Any] = {"path": str(path)}
         if not np.isnan(array).all():
-            result.update(_ranked(classifier.labels, classifier.predict_proba([array])[0], top_k, threshold))
+            result.update(ranked(classifier.labels, classifier.predict_proba([array])[0], top_k))
+            if result["confidence"] < threshold:
+                result["label"] = UNKNOWN
         else:
             result.update({"label": "unknown", "confidence": 0.0, "top": []})
         picture = Path(out_dir) / f"{path.stem}.explain.png" if out_dir is not None else None

@@ -59,7 +59,7 @@ def predict_files(classifier: Any, paths: Sequence[str | os.PathLike], top_k: in
     if arrays:
         proba = classifier.predict_proba(arrays)
         for slot, array, p in zip(slots, arrays, proba, strict=True):
-            results[slot].update(_ranked(classifier.labels, p, top_k))
+            results[slot].update(ranked(classifier.labels, p, top_k))
             why = ("no hand in any frame" if unknown.no_hands(array)
                    else unknown.reason(results[slot]["confidence"], limit, calibrated))
             if why:
@@ -67,7 +67,8 @@ def predict_files(classifier: Any, paths: Sequence[str | os.PathLike], top_k: in
     return results
 
 
-def _ranked(labels: Sequence[str], p: np.ndarray, top_k: int) -> dict[str, Any]:
+def ranked(labels: Sequence[str], p: np.ndarray, top_k: int) -> dict[str, Any]:
+    """The best label, its probability and the top k of one sequence's probabilities `p`."""
     order = np.argsort(-p)[: max(1, top_k)]
     return {"label": labels[order[0]], "confidence": float(p[order[0]]),
             "top": [{"label": labels[i], "p": float(p[i])} for i in order]}
