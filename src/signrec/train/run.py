@@ -52,6 +52,16 @@ from signrec.train.run_folder import RunFolder, is_global_zero
 from signrec.train.streaming import Part, StreamedPart, predict_part
 
 
+def say_left_out(store: LandmarkStore, bad: Sequence[str]) -> list[str]:
+    """Say on the terminal, once (not on every DDP rank), what of the data is left out (videos that could not be
+    extracted, unreadable files, nothing detected) or used once; returns what was left out, for split.json."""
+    skipped = [*store.failed, *bad]
+    if is_global_zero():
+        for note in [*store.notes, *(f"skipping {reason}" for reason in skipped)]:
+            print(f"warning: {note}", file=sys.stderr, flush=True)
+    return skipped
+
+
 # ---- one run -------------------------------------------------------------------------------------
 def train(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, config: TrainConfig = TrainConfig(),
           resume: bool = False, progress: bool = True) -> dict[str, Any] | None:
@@ -63,9 +73,10 @@ def train(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, confi
     store = as_store(data)
     source: dict[str, np.ndarray] | ShardStore
     if isinstance(store, ShardStore):  # streamed, never all in memory
-        samples, bad, source = store.samples, [], store
+        samples, bad, source = store.samples, say_left_out(store, []), store
     else:
         samples, arrays, bad = load_all(store)
+        bad = say_left_out(store, bad)
         source = dict(zip((s.key for s in samples), arrays, strict=True))
     split = run.saved_split(samples) if resume else make_split(samples, config)
     if progress and is_global_zero():
@@ -82,6 +93,7 @@ def train_split(split: Split, arrays: dict[str, np.ndarray] | ShardStore, run: R
     """Train, evaluate and save the artifact for one split; `arrays` maps sample key -> landmarks, or is the shard
     store to stream them from, made with `landmark_models` (a LandmarkStore's; None: MediaPipe Holistic as
     shipped)."""
+    from signrec.evaluate.card import model_card
     from signrec.evaluate.metrics import score
     from signrec.evaluate.plots import plot_learning_curves
     from signrec.model import networks as models
@@ -134,6 +146,7 @@ def train_split(split: Split, arrays: dict[str, np.ndarray] | ShardStore, run: R
                     y, proba = np.array(held[1]), classifier.predict_proba(held[0])
             metrics[name] = score(y, proba, labels, per_class=False)
     classifier.meta["metrics"] = metrics
+    classifier.meta["card"] = model_card(classifier.describe())
     classifier.save(run.model)
     write_json(run.metrics, metrics)
     plot_learning_curves(run.log_csv, run.curves)
