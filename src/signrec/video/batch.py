@@ -257,6 +257,7 @@ def _extract(jobs: list[Job], out_dir: Path, settings: ExtractSettings, workers:
         raise
     bar.close()
     report.seconds = time.perf_counter() - start
+    write_json(out_dir / MANIFEST, manifest)
     _write_dataset_labels(jobs, out_dir)
     return report
 
