@@ -108,7 +108,7 @@ def test_bad_inputs_are_reported_and_the_rest_extracted(shared_data, tmp_path, c
     assert "empty file" in failed["v/zero.mp4"]
     assert "no such file" in failed["v/missing.mp4"]
     # it exists and is not empty: said so, with what is known
-    assert "exists (20 bytes)" in failed["v/text.mp4"] and "can not decode it as video" in failed["v/text.mp4"]
+    assert "a text file, not a video container" in failed["v/text.mp4"]
     assert all("mp4" in reason for reason in failed.values())  # each reason names its file
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["videos"]["v/good1.mp4"]["status"] == "ok"
