@@ -184,6 +184,8 @@ class ShardStore:
             raise StoreError(f"{self.url}/{INDEX}: unreadable ({exc})") from None
         index.sort(key=lambda row: row["position"])
         self._where = {row["key"]: row for row in index}
+        self.failed: list[str] = []  # a packed store holds only what was packed; pack reported the rest
+        self.notes: list[str] = []
         self.samples = [Sample(Path(row["key"]), row["label"], row["signer"],
                                {k.removeprefix("extra."): v for k, v in row.items()
                                 if k.startswith("extra.") and v is not None}) for row in index]

@@ -245,19 +245,17 @@ def _extract(jobs: list[Job], out_dir: Path, settings: ExtractSettings, workers:
             if time.perf_counter() - last_save > 10:  # a killed run keeps what finished before
                 write_json(out_dir / MANIFEST, manifest)
                 last_save = time.perf_counter()
-    except (KeyboardInterrupt, ExtractError):  # Ctrl+C, or an engine that gave up (a cluster gone):
-        # what finished is kept, with its whole manifest entry; a rerun does the rest
+    except KeyboardInterrupt:  # what finished is kept, with its whole manifest entry; a rerun does the rest
         close = getattr(runs, "close", None)
         if close is not None:
             close()  # the engine stops its workers at once
-        bar.close()
         _remove_stale_parts(out_dir)
-        write_json(out_dir / MANIFEST, manifest)
         _write_dataset_labels(jobs, out_dir)
         raise
-    bar.close()
+    finally:  # also when the executor gave up (a cluster gone): what finished is recorded, and a rerun resumes
+        bar.close()
+        write_json(out_dir / MANIFEST, manifest)
     report.seconds = time.perf_counter() - start
-    write_json(out_dir / MANIFEST, manifest)
     _write_dataset_labels(jobs, out_dir)
     return report
 
