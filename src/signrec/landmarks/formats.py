@@ -321,6 +321,7 @@ def _import_shards(fmt: str, items: list[_Item], out: str, dtype: str, progress:
             writer.add(Sample(item.source, item.label, item.signer, item.extra), item.relpath, array, position)
         except SignrecError as exc:
             report.failed.append((str(item.source), str(exc)))
+            writer.failed.append(str(exc))
             continue
         if np.isnan(array).all():
             report.warnings.append((str(item.source), "no landmarks in any frame: all NaN"))

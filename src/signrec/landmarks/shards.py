@@ -102,6 +102,8 @@ class ShardWriter:
         self.landmark_models = dict(landmark_models or {})
         self.index: list[dict[str, Any]] = []
         self.shards: list[dict[str, Any]] = []
+        self.failed: list[str] = []
+        """Sequences of the source that could not be read, each reason naming it: kept in store.json."""
         self._pending = _Pending()
 
     def add(self, sample: Sample, key: str, array: np.ndarray, position: int) -> None:
@@ -141,7 +143,7 @@ class ShardWriter:
         _write_atomic(self.fs, f"{self.root}/{INDEX}", _parquet_bytes(pa.table(columns), 1 << 20))
         store = {"format": FORMAT, "version": VERSION, "layout": landmarks.LAYOUT, "dtype": self.dtype,
                  "landmark_models": self.landmark_models, "sequences": len(self.index), "shards": self.shards,
-                 "signrec": __version__}
+                 "failed": self.failed, "signrec": __version__}
         _write_atomic(self.fs, f"{self.root}/{STORE}", (json.dumps(store, indent=2) + "\n").encode())
 
 
@@ -189,6 +191,9 @@ class ShardStore:
                                 if k.startswith("extra.") and v is not None}) for row in index]
         self.errors: list[str] = []
         """Shards or row groups that could not be read, each named with the reason; the rest was read."""
+        self.failed: list[str] = [str(reason) for reason in meta.get("failed") or []]
+        """What the pack could not read from the source dataset (the LandmarkStore contract)."""
+        self.notes: list[str] = []
         self._cached: tuple[tuple[int, int], dict[str, np.ndarray]] | None = None
 
     @property
@@ -323,6 +328,7 @@ def pack(data: str | os.PathLike, out: str | os.PathLike, dtype: str = "float32"
             array = landmarks.load(sample.path)
         except landmarks.LandmarkError as exc:
             report.failed.append(str(exc))
+            writer.failed.append(str(exc))
             continue
         key = Path(os.path.relpath(sample.path, base)).as_posix()
         writer.add(sample, key, array, position)

@@ -74,11 +74,11 @@ def train(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, confi
     store = as_store(data)
     source: dict[str, np.ndarray] | ShardStore
     if isinstance(store, ShardStore):  # streamed, never all in memory
-        samples, bad, source = store.samples, [], store
+        samples, bad, source = store.samples, say_left_out(store, []), store
     else:
         samples, arrays, bad = load_all(store)
+        bad = say_left_out(store, bad)
         source = dict(zip((s.key for s in samples), arrays, strict=True))
-    bad = say_left_out(store, bad)
     split = run.saved_split(samples) if resume else make_split(samples, config)
     if progress and is_global_zero():
         print(f"split: {split.describe()}", file=sys.stderr, flush=True)

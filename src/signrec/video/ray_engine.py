@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from signrec import __version__
-from signrec.video.batch import Executor, Job, _mediapipe_version, _worker_init, extract_job
+from signrec.video.batch import Executor, Job, _mediapipe_version, extract_job
 from signrec.video.holistic import ExtractError
 from signrec.video.settings import ExtractSettings
 
@@ -46,7 +46,13 @@ class Extractor:
     """One Ray actor: extracts one video at a time; made an actor class by `ray.remote` in `ray_engine`."""
 
     def __init__(self) -> None:
-        _worker_init()
+        """One OpenCV thread (one actor per CPU already fills the cores); MediaPipe's C++ chatter on stderr dropped,
+        as in the pool's workers: every failure comes back in the job's result. Ray, not this process's parent,
+        decides when an actor ends."""
+        import cv2
+
+        cv2.setNumThreads(1)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
 
     def versions(self) -> tuple[str, str]:
         return __version__, _mediapipe_version()
@@ -127,7 +133,12 @@ def _run(ray: Any, jobs: Sequence[Job], settings: ExtractSettings, workers: int 
 def _check_versions(ray: Any, actors: list[Any]) -> None:
     """Refuse workers with another signrec or mediapipe: their landmarks would differ from this machine's."""
     here = (__version__, _mediapipe_version())
-    for found in set(ray.get([actor.versions.remote() for actor in actors])):
+    try:
+        versions = ray.get([actor.versions.remote() for actor in actors])
+    except ray.exceptions.RayActorError as exc:
+        raise ExtractError(f"the Ray workers could not start ({str(exc).splitlines()[0]}); is signrec installed "
+                           "on every node?") from None
+    for found in set(versions):
         if tuple(found) != here:
             raise ExtractError(f"the Ray workers run signrec {found[0]} with mediapipe {found[1]}, this machine "
                                f"signrec {here[0]} with mediapipe {here[1]}: install the same on every node")
