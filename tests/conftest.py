@@ -7,6 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property-based tests: few examples in `make test`, many in `make reliability` (--hypothesis-profile=reliability).
+# No deadline: on a shared 2-core machine one example's time says nothing about a bug.
+settings.register_profile("fast", max_examples=20, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("reliability", max_examples=400, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("fast")
 
 REPO = Path(__file__).resolve().parents[1]
 
