@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -243,12 +243,25 @@ class Classifier:
                                     f"again since, or exported by an older signrec); run `signrec export {path}`")
             return cls(labels, spec, name, hparams, meta=meta, runner=runner, backend=backend)
         try:
+            _check_shapes(path, name, spec.n_features, len(labels), hparams)
             model = build_model(name, spec.n_features, len(labels), **hparams)
             model.load_state_dict(load_file(str(path / WEIGHTS)))
-        except (SafetensorError, RuntimeError, TypeError, KeyError) as exc:
+        except (SafetensorError, RuntimeError, TypeError, KeyError, ValueError, OverflowError) as exc:
             raise ArtifactError(f"{path}: weights do not fit model {name!r} with {len(labels)} labels and "
                                 f"{spec.n_features} features: {str(exc).splitlines()[0]}") from None
         return cls(labels, spec, name, hparams, model=model.eval(), meta=meta, backend=backend)
+
+
+def _check_shapes(path: Path, name: str, n_features: int, n_classes: int, hparams: dict[str, Any]) -> None:
+    """Compare the network model.json describes with the weights' shapes before allocating it: hyper-parameters
+    edited to huge sizes (hidden=10**12) would otherwise take all memory before load_state_dict could object."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build_model(name, n_features, n_classes, **hparams).state_dict().items()}
+    with safe_open(str(path / WEIGHTS), "pt") as weights:
+        found = {k: tuple(weights.get_slice(k).get_shape()) for k in weights.keys()}  # noqa: SIM118 (no __iter__)
+    if expected != found:
+        differ = sorted(set(expected) ^ set(found)) or [k for k in expected if expected[k] != found[k]]
+        raise RuntimeError(f"the weights differ in {differ[:3]}")
 
 
 def _not_a_model(path: Path) -> str:
@@ -260,7 +273,9 @@ def _not_a_model(path: Path) -> str:
     return f"{path}: not a signrec model folder (no {META})"
 
 
-def _check_meta(path: Path, meta: dict[str, Any]) -> tuple[list[str], FeatureSpec, str, dict[str, Any]]:
+def _check_meta(path: Path, meta: Any) -> tuple[list[str], FeatureSpec, str, dict[str, Any]]:
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{path / META}: expected a JSON object, got {type(meta).__name__}")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"{path}: model format version {meta.get('format_version')!r}; this signrec "
                             f"{__version__} reads version {FORMAT_VERSION}")
@@ -280,9 +295,15 @@ def _check_meta(path: Path, meta: dict[str, Any]) -> tuple[list[str], FeatureSpe
     except (SignrecError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{path}: invalid feature spec in {META} ({exc})") from None
     made = meta.get("landmarks") or {}
+    if not isinstance(made, dict):
+        raise ArtifactError(f"{path}: invalid landmark models in {META} (expected an object, got {made!r})")
     try:
         replace(ExtractSettings(), **{name: made[name] for name in MODEL_FIELDS if name in made})
     except SignrecError as exc:
         raise ArtifactError(f"{path}: invalid landmark models in {META} ({exc})") from None
     model = meta.get("model") or {}
-    return labels, spec, str(model.get("name")), dict(model.get("hparams") or {})
+    hparams = model.get("hparams") or {} if isinstance(model, dict) else None
+    if not isinstance(hparams, dict):
+        raise ArtifactError(f"{path}: invalid model in {META} (expected {{\"name\", \"hparams\": {{...}}}}, "
+                            f"got {model!r})")
+    return labels, spec, str(model.get("name")), hparams
