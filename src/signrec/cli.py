@@ -2,7 +2,8 @@
 
 A command module defines `add_arguments(parser)` and `run(args) -> int` (exit status). Only the chosen
 command's module is imported,
-so `signrec --help` stays fast. A SignrecError ends the command with its message and exit 2, after
+so `signrec --help` stays fast. A SignrecError, or an OSError (a file it can not write, such as a read-only
+--out), ends the command with its message and exit 2, after
 `args.prog` (`signrec data`; a module with actions of its own sets it to `signrec data fetch` and the like).
 """
 
@@ -28,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("show", "draw landmarks (over the video) to a PNG contact sheet, GIF or MP4"),
     "train": ("train", "train a model on a landmark or video dataset"),
     "evaluate": ("evaluate", "score a model on a dataset: accuracy, F1, confusion matrix"),
+    "card": ("card", "what a new user can expect of a model: accuracy on a new person, after enrollment"),
     "predict": ("predict", "recognise the sign(s) in videos or landmark files"),
     "live": ("live", "recognise signs live from a camera or video stream"),
     "serve": ("serve", "HTTP/WebSocket API and web page for a model"),
@@ -71,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a file or folder it can not write or read (read-only --out, disk full, ...)
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        why = "a file is where a folder should be" if isinstance(exc, FileExistsError | NotADirectoryError) \
+            else exc.strerror or str(exc)
+        print(f"{args.prog}: error: {where}{why}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"{args.prog}: interrupted", file=sys.stderr)
         return 130

@@ -264,3 +264,16 @@ def test_export_refuses_labels_that_share_a_folder(shared_data: Path, tmp_path: 
     err = capsys.readouterr().err
     assert f"labels {labels[0]!r} and {labels[1]!r} would share the folder" in err and "labels.csv" in err
     assert not (tmp_path / "MP_Data").exists()
+
+
+def test_mpdata_sequence_with_a_frame_missing_is_refused(mp_data: Path, tmp_path: Path, capsys) -> None:
+    """Left out, the frames after a missing one would move earlier in time: the sequence is named and not imported,
+    the others are."""
+    import shutil
+
+    src = tmp_path / "MP_Data"
+    shutil.copytree(mp_data / "hello", src / "hello")
+    (src / "hello" / "3" / "17.npy").unlink()
+    assert main(["import", "mpdata", str(src), "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    assert f"{src / 'hello' / '3'}: frame(s) 17 missing between 0.npy and 29.npy" in out, out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import signal
 import socket
 import subprocess
@@ -21,10 +22,11 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from signrec.cli import main
+from signrec.cli import build_parser, main
+from signrec.commands.serve import settings_from_args
 from signrec.landmarks.dataset import read_labels
 from signrec.model.artifact import Classifier
-from signrec.serve.app import create_app
+from signrec.serve.app import RedactKey, create_app
 from signrec.serve.settings import ServerSettings
 
 HELD_OUT = "user07"  # the tiny model's test signer: never seen in training or early stopping
@@ -70,7 +72,12 @@ def test_health_model_docs_and_page(client: TestClient, classifier: Classifier) 
     assert {"/v1/predict", "/v1/predict/landmarks", "/v1/model", "/healthz"} <= set(openapi["paths"])
     assert openapi["components"]["schemas"]["Error"]["properties"]["detail"]["type"] == "string"
     assert "HTTPValidationError" not in openapi["components"]["schemas"]  # one error shape, 422 included
-    assert client.get("/docs").status_code == 200
+    for docs in ("/docs", "/redoc"):  # served with their scripts and styles, nothing from another host
+        html = client.get(docs).text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert assets and all(url.startswith("/docs-static/") for url in assets), (docs, assets)
+        assert "http://" not in html and "https://" not in html, html
+        assert all(client.get(url).status_code == 200 for url in assets)
     page = client.get("/")
     assert page.status_code == 200 and "/v1/stream" in client.get("/static/app.js").text
     assert 'id="top"' in page.text
@@ -102,7 +109,8 @@ BAD_FRAMES = [
     ({"frames": np.zeros((4, 2, 21, 3)).tolist()}, "hands-only layout"),
     ({"frames": np.zeros((4, 1662)).tolist()}, "MP_Data"),
     ({"frames": np.zeros((543, 3)).tolist()}, "single frame"),
-    ({"frames": [[[None] * 3] * 543] * 4}, "every landmark is missing"),
+    ({"frames": [[[None] * 3] * 543] * 4}, "`frames`: no usable frames: no body part was detected in any of its 4"),
+    ({"frames": [[[0.5, 0.5, 0.0]] * 542 + [[1e30, 0.5, 0.0]]] * 2}, "`frames`: the value 1e+30 at frame 0, point 542"),
     ({"frames": [[[0.1, 0.2]], [[0.3]]]}, "not a regular numeric array"),
     ({"frames": [[["a", "b", "c"]] * 543]}, "not a regular numeric array"),
     ({"frames": [[[0.5, 0.5, 0.0]] * 543] * 2, "fps": 120}, "above this server's limit"),
@@ -152,6 +160,24 @@ def test_bad_requests_get_4xx_and_the_server_keeps_answering(client: TestClient,
     assert client.get("/healthz").json() == {"status": "ok", "labels": 3, "busy_videos": 0, "streams": 0}
     label, array = held_out[0]
     assert client.post("/v1/predict/landmarks", json={"frames": as_json(array)}).status_code == 200
+
+
+def test_uploads_that_name_local_files_are_refused_alike(client: TestClient, shared_data: Path) -> None:
+    """An HLS playlist or concat list uploaded as a video would make FFmpeg read the server's files: refused by its
+    bytes, with the same answer whether the file it names exists or not, so it tells nothing about the disk."""
+    real, missing = clip(shared_data, "Hi"), shared_data / "mlr511_arsl" / "videos" / "nobody" / "R01.mp4"
+    for text, says in (("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{}\n#EXT-X-ENDLIST\n", "an HLS playlist"),
+                       ("ffconcat version 1.0\nfile {}\n", "an FFmpeg concat list")):
+        answers = []
+        for target in (real, missing):
+            r = client.post("/v1/predict", files={"file": ("x.mp4", text.format(target).encode(), "video/mp4")})
+            answers.append((r.status_code, r.json()))
+        assert answers[0] == answers[1] == (422, {"detail": f"x.mp4: {says}, not a video container (signrec reads "
+                                                            "MP4/MOV/M4V/3GP, WebM/MKV, AVI, MPEG-PS/TS, FLV or WMV "
+                                                            "files)"}), answers
+    with open(real, "rb") as fh:  # a name FFmpeg would read as a pattern means nothing: the upload is what counts
+        r = client.post("/v1/predict", files={"file": ("sign%d.mp4", fh, "video/mp4")})
+    assert r.status_code == 200 and r.json()["top"][0]["label"] == "Hi", r.text
 
 
 def test_size_duration_and_rate_limits(classifier: Classifier, shared_data: Path,
@@ -215,14 +241,32 @@ def test_api_key_and_cors(classifier: Classifier, held_out: list[tuple[str, np.n
             with c.websocket_connect("/v1/stream" + query) as ws, pytest.raises(WebSocketDisconnect) as closed:
                 ws.receive_json()
             assert closed.value.code == code and says in closed.value.reason, closed.value
-        with c.websocket_connect("/v1/stream?api_key=s3cret") as ws:
-            assert ws.receive_json()["type"] == "ready"
+        for query in ("?api_key=s3cret", "?api%5Fkey=s3cret", "?api%5fkey=s3cret"):  # a URL's name, decoded
+            with c.websocket_connect("/v1/stream" + query) as ws:
+                assert ws.receive_json()["type"] == "ready"
+        for origin, allowed in (("https://example.org", True), ("http://testserver", True),  # --cors-origins, same
+                                ("https://evil.example", False), ("http://testserver.evil.example", False),
+                                ("null", False)):
+            with c.websocket_connect("/v1/stream?api_key=s3cret", headers={"origin": origin}) as ws:
+                if allowed:
+                    assert ws.receive_json()["type"] == "ready"
+                else:
+                    with pytest.raises(WebSocketDisconnect) as closed:
+                        ws.receive_json()
+                    assert closed.value.code == 4403 and f"a page at {origin} may not open" in closed.value.reason
         allowed = c.options("/v1/model", headers={"Origin": "https://example.org",
                                                   "Access-Control-Request-Method": "GET",
                                                   "Access-Control-Request-Headers": "X-API-Key"})
         assert allowed.headers["access-control-allow-origin"] == "https://example.org"
         other = c.get("/healthz", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize("query", ["?api_key=K", "?fps=15&api%5Fkey=K", "?API_KEY=K&x=1", "?api%255fkey=K",
+                                   "?a=1;api_key=K", "?api+key=1&api_key=K&api_key=K"])
+def test_the_key_is_kept_out_of_the_log_however_it_is_spelled(query: str) -> None:
+    line = RedactKey.redact(f'127.0.0.1:5000 - "WebSocket /v1/stream{query}" [accepted]')
+    assert "=K" not in line and "=***" in line, line
 
 
 def test_stream_landmark_frames_gives_words(client: TestClient, held_out: list[tuple[str, np.ndarray]]) -> None:
@@ -270,7 +314,9 @@ def test_stream_jpeg_frames_and_bad_messages(client: TestClient, shared_data: Pa
     cap = cv2.VideoCapture(str(clip(shared_data, "Hi")))
     with client.websocket_connect("/v1/stream") as ws:
         assert ws.receive_json()["type"] == "ready"
-        for bad, says in ((b"\xff\xd8 not really a jpeg", "not a JPEG"), ("{]", "not JSON"),
+        huge = json.dumps({"landmarks": [[0.5, 0.5, 0.0]] * 542 + [[0.5, 1e30, 0.0]], "t": 0})
+        for bad, says in ((b"\xff\xd8 not really a jpeg", "not a JPEG"), ("{]", "not JSON"), (b"", "message is empty"),
+                          (huge, "landmarks: the value 1e+30 at point 542"),
                           (json.dumps({"landmarks": [[0, 0, 0]] * 21}), "543"), ("[1, 2, 3]", "543")):
             (ws.send_bytes if isinstance(bad, bytes) else ws.send_text)(bad)
             reply = ws.receive_json()
@@ -280,7 +326,7 @@ def test_stream_jpeg_frames_and_bad_messages(client: TestClient, shared_data: Pa
             ok, frame = cap.read()
             assert ok
             ws.send_bytes(cv2.imencode(".jpg", cv2.resize(frame, (480, 270)))[1].tobytes())
-            reply = ws.receive_json()
+            reply = json.loads(ws.receive_text(), parse_constant=lambda c: pytest.fail(f"{c} in a reply"))
             assert reply["type"] == "result", reply
             parts = reply["landmarks"]
             assert len(parts["pose"]) == 33 and len(parts["face"]) == 468
@@ -302,11 +348,12 @@ def test_served_by_uvicorn(mlr511_tiny_model: Path, held_out: list[tuple[str, np
     refused streams say why without an ERROR, and a stream message over the limit gets 413 up to the hard cap."""
     with socket.create_server(("127.0.0.1", 0)) as free:
         port = free.getsockname()[1]
-    log = tmp_path / "server.log"
+    log, key_file = tmp_path / "server.log", tmp_path / "key.txt"
+    key_file.write_text("s3cret\n")
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "signrec.cli", "serve", str(mlr511_tiny_model), "--port",
-                                 str(port), "--api-key", "s3cret", "--max-upload-mb", "1", "--max-streams", "1"],
-                                stdout=out, stderr=subprocess.STDOUT)
+                                 str(port), "--api-key-file", str(key_file), "--max-upload-mb", "1",
+                                 "--max-streams", "1"], stdout=out, stderr=subprocess.STDOUT)
     url, stream = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/v1/stream"
 
     def refused(query: str) -> tuple[int, str]:
@@ -322,7 +369,14 @@ def test_served_by_uvicorn(mlr511_tiny_model: Path, held_out: list[tuple[str, np
                 if httpx.get(url + "/healthz", timeout=2).status_code == 200:
                     break
             time.sleep(0.25)
+        assert b"s3cret" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes()  # not in `ps`
         assert httpx.get(url + "/?api_key=s3cret").status_code == 200  # the page, opened with the key
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:  # 900 KB announced, 1 KB sent
+            raw.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                        b"Content-Length: 900000\r\n\r\n" + b"x" * 1000)
+            assert raw.recv(100).startswith(b"HTTP/1.1 401 "), "the server waited for the body"
+        with connect(stream + "?api%5Fkey=s3cret") as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "ready"
         code, reason = refused("?api_key=s3cre7")
         assert code == 4401 and "API key" in reason
         assert refused("?api_key=s3cret&fps=99")[0] == refused("?api_key=s3cret&fps=abc")[0] == 4422
@@ -366,6 +420,26 @@ def test_cli_serve_errors(mlr511_tiny_model: Path, tmp_path: Path, capsys: pytes
         port = taken.getsockname()[1]
         assert main(["serve", str(mlr511_tiny_model), "--port", str(port)]) == 2
     assert f"127.0.0.1:{port} is already in use" in capsys.readouterr().err
+
+
+def test_the_api_key_from_the_environment_or_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def key(*options: str) -> str | None:
+        return settings_from_args(build_parser("serve").parse_args(["serve", "MODEL", *options])).api_key
+
+    monkeypatch.delenv("SIGNREC_API_KEY", raising=False)
+    assert key() is None and key("--api-key", "k1") == "k1"
+    (tmp_path / "key").write_text("  k2\n")
+    monkeypatch.setenv("SIGNREC_API_KEY", "k3")
+    assert key() == "k3" and key("--api-key-file", str(tmp_path / "key")) == "k2" and key("--api-key", "k1") == "k1"
+    (tmp_path / "two").write_text("k2\nk4\n")
+    (tmp_path / "empty").write_text("\n")
+    for name, says in (("missing", "no such API key file"), ("two", "found more lines"), ("empty", "found nothing")):
+        assert main(["serve", "MODEL", "--api-key-file", str(tmp_path / name)]) == 2
+        assert f"{tmp_path / name}: " in (err := capsys.readouterr().err) and says in err, err
+    with pytest.raises(SystemExit) as refused:
+        main(["serve", "MODEL", "--api-key", "k1", "--api-key-file", str(tmp_path / "key")])
+    assert refused.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
 def test_onnxruntime_backend_gives_the_same_answers(mlr511_tiny_model: Path, classifier: Classifier, tmp_path: Path,

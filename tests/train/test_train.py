@@ -190,6 +190,12 @@ def test_leave_one_signer_out(lsa64_tiny: Path, tmp_path: Path, capsys) -> None:
     assert "| **mean** |" in (tmp_path / "loso" / "loso.md").read_text()
     fold = json.loads((tmp_path / "loso" / "fold-002" / "split.json").read_text())
     assert fold["signers"]["test"] == ["002"] and fold["signers"]["val"] == ["003"]
+    # Each fold's model card says what the recipe gives a new person: the mean and spread over all the folds.
+    card = json.loads((tmp_path / "loso" / "fold-002" / "model" / "model.json").read_text())["card"]
+    assert card["new_person"]["how"] == "leave one signer out" and card["new_person"]["folds"] == 4
+    assert card["new_person"]["top1_mean"] == pytest.approx(summary["mean"]["top1"])
+    assert cli.main(["card", str(tmp_path / "loso" / "fold-002" / "model")]) == 0
+    assert "on a new person: top-1" in capsys.readouterr().out
     # Folds trained side by side, one process each, give the same models as one after the other.
     assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "jobs"), "--loso", "--jobs", "2",
                      "--max-epochs", "1", "--hparam", "hidden=16", "--schedule", "plateau", "--mixup", "0.4",
@@ -264,3 +270,35 @@ def test_bad_options_are_user_errors(lsa64_tiny: Path, tmp_path: Path, capsys) -
     assert cli.main(["train", str(lsa64_tiny), "--out", str(tmp_path / "r"), "--feature", "nosuchkey=1"]) == 2
     err = capsys.readouterr().err
     assert "nosuchkey" in err and "use_z" in err and "frames" in err
+
+
+def test_bad_and_repeated_rows_are_said_and_never_cross_a_split(lsa64_tiny: Path, tmp_path: Path, capsys) -> None:
+    """A repeated row is used once, a file with nothing detected or an infinite value is skipped, each said on the
+    terminal; a file listed under two labels is refused: it would be learnt as one sign and tested as another."""
+    import numpy as np
+
+    from signrec import landmarks
+    from signrec.landmarks import dataset
+
+    rows = dataset.read_labels(lsa64_tiny)
+    nothing, infinite = tmp_path / "nothing.npy", tmp_path / "infinite.npy"
+    np.save(nothing, landmarks.empty(20))
+    array = landmarks.load(rows[0].path)
+    array[0, 501, 0] = np.inf
+    np.save(infinite, array)
+    extra = [rows[0], rows[1], dataset.Sample(nothing, "Food", "001"), dataset.Sample(infinite, "Food", "002")]
+    dataset.write_labels(tmp_path / "labels.csv", rows + extra)
+    metrics = train(tmp_path / "labels.csv", tmp_path / "run", TrainConfig(max_epochs=1, hparams={"hidden": 8},
+                                                                         test_signers=("004",)), progress=False)
+    err = capsys.readouterr().err
+    for path in (rows[0].path, rows[1].path):
+        assert f"warning: {path}: listed 2 times in {tmp_path / 'labels.csv'}; used once" in err, err
+    assert f"warning: skipping {nothing}: no usable frames" in err and f"warning: skipping {infinite}: an infinite" in err
+    assert metrics is not None and sum(metrics["split"]["sizes"].values()) == len(rows)
+    assert len(json.loads((tmp_path / "run" / "split.json").read_text())["skipped_files"]) == 2
+    dataset.write_labels(tmp_path / "labels.csv", rows + [dataset.Sample(rows[0].path, "Green", rows[0].signer)])
+    with pytest.raises(SignrecError, match=f"{re.escape(str(rows[0].path))}: listed twice in .*, as 'Accept' by "
+                                           "signer 001 and as 'Green' by signer 001"):
+        train(tmp_path / "labels.csv", tmp_path / "run2", TrainConfig(max_epochs=1), progress=False)
+    with pytest.raises(SignrecError, match="in more than one of train, validation and test"):
+        dataset.Split(rows[:2], rows[1:3], [], "made by hand")

@@ -6,10 +6,12 @@ little about new signers."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from signrec.commands import options
+from signrec.evaluate.card import card_text
 from signrec.evaluate.report import _few, evaluate
 
 
@@ -34,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     classifier = Classifier.load(args.model, backend=args.backend)
     store = open_dataset(args.data, settings=classifier.landmark_settings(), progress=not args.json)
     classifier.check_landmarks(store.landmark_models, store.name)
+    if not args.json:
+        for note in store.notes:  # no person found, a repeated row used once (unreadable files: in the report)
+            print(f"warning: {note}", file=sys.stderr)
     run = RunFolder.of_model(args.model)
     out = args.out or Path(args.model).resolve().parent / "evaluation"
     saved_split = run.read_json(run.split, "model's run") if run is not None and run.split.is_file() else None
@@ -64,6 +69,7 @@ def format_report(report: dict[str, Any], worst: int = 10) -> str:
         lines += [f"  {w['path']}: {w['true']} -> {w['pred']} ({w['confidence']:.0%})" for w in wrong[:worst]]
     for problem in report["bad_files"]:
         lines.append(f"skipped: {problem}")
+    lines += ["", card_text(report["card"])]
     if "files" in report:
         lines += ["", "written: " + ", ".join(report["files"].values())]
     return "\n".join(lines)

@@ -16,7 +16,8 @@ from signrec.model.runtime import OnnxNetwork
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model folder: RUN/model, made by `signrec train`")
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="export format [%(default)s]")
-    parser.add_argument("--out", help=f"output file [MODEL/{ONNX}, where `--backend onnxruntime` looks]")
+    parser.add_argument("--out", help=f"output file, or a folder to write {ONNX} into [MODEL/{ONNX}, where "
+                                      "`--backend onnxruntime` looks]")
     parser.add_argument("--opset", type=options.number(int, ranges.AT_LEAST_ONE), default=DEFAULT_OPSET,
                         help="ONNX opset [%(default)s]")
     parser.add_argument("--check", nargs="+", default=[], metavar="FILE",
@@ -28,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     classifier = Classifier.load(args.model)
     out = Path(args.out) if args.out else Path(args.model) / ONNX
+    if out.is_dir():  # a folder, as for cp: the file goes into it
+        out = out / ONNX
     path = export_onnx(classifier, out, check_sequences(classifier, args.check), opset=args.opset)
     check = json.loads(OnnxNetwork(path).metadata["signrec.parity"])
     result = {"path": str(path), "format": "onnx", "opset": args.opset, "bytes": path.stat().st_size,

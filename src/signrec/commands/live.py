@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    source = args.video or args.url or args.camera
+    source = Path(args.video) if args.video else args.url or args.camera  # a --video is a file, whatever its name
     if not args.headless and sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
             and not os.environ.get("WAYLAND_DISPLAY"):
         raise SignrecError("no display to open a window on; use --headless for JSON lines")

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 from signrec import ranges
-from signrec.model.runtime import DEFAULT_RUNTIME, RUNTIMES
 from signrec.ranges import Range
 from signrec.recognize.continuous import StreamSettings
 from signrec.video.settings import HAND_MODELS, MODEL_FIELDS, ExtractSettings
@@ -89,7 +88,10 @@ def emit(args: argparse.Namespace, result: Any, text: str) -> None:
 
 
 def add_backend_argument(parser: argparse.ArgumentParser) -> None:
-    """--backend, with the runtimes of signrec.model.runtime as its choices."""
+    """--backend, with the runtimes of signrec.model.runtime as its choices (imported here: it loads torch, which
+    commands without a model, such as extract, do without: seconds to start, and a second to exit)."""
+    from signrec.model.runtime import DEFAULT_RUNTIME, RUNTIMES
+
     choices = "; ".join(f"{name}: {what}" for name, what in RUNTIMES.items())
     parser.add_argument("--backend", choices=list(RUNTIMES), default=DEFAULT_RUNTIME,
                         help=f"what runs the classifier ({choices}) [%(default)s]")

@@ -6,8 +6,9 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
-from signrec import ranges
+from signrec import SignrecError, ranges
 from signrec.commands import options
 from signrec.serve.app import RedactKey, check_address, create_app
 from signrec.serve.settings import PORTS, WS_HARD_CAP, ServerSettings
@@ -20,8 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=options.number(int, PORTS), default=8000,
                         help="TCP port to listen on, 1-65535 [%(default)s]")
     options.add_backend_argument(parser)
-    parser.add_argument("--api-key", default=os.environ.get("SIGNREC_API_KEY"),
-                        help="require this key in the X-API-Key header [$SIGNREC_API_KEY, else none: open to all]")
+    key = parser.add_mutually_exclusive_group()
+    key.add_argument("--api-key", help="require this key in the X-API-Key header; other users see it in `ps`, so "
+                                       "prefer $SIGNREC_API_KEY or --api-key-file [$SIGNREC_API_KEY, else none: "
+                                       "open to all]")
+    key.add_argument("--api-key-file", type=Path, metavar="PATH",
+                     help="read the key from this file (its one line), kept out of `ps` and the shell's history")
     parser.add_argument("--cors-origins", nargs="*", default=[], metavar="ORIGIN",
                         help="browser origins allowed to call the API, e.g. https://example.org ('*': any) [none]")
     parser.add_argument("--max-upload-mb", type=options.number(float, ranges.POSITIVE), default=defaults.max_upload_mb,
@@ -41,8 +46,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "that can not be listened on (such as a port already in use).")
 
 
+def read_key_file(path: Path) -> str:
+    """The API key in `path`: its one line, without surrounding white space."""
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise SignrecError(f"{path}: no such API key file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SignrecError(f"{path}: can not read the API key ({getattr(exc, 'strerror', None) or exc})") from None
+    if not key or "\n" in key:
+        raise SignrecError(f"{path}: expected the API key on one line, found {'nothing' if not key else 'more lines'}")
+    return key
+
+
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
-    return ServerSettings(api_key=args.api_key or None, cors_origins=tuple(args.cors_origins),
+    key = read_key_file(args.api_key_file) if args.api_key_file else args.api_key or os.environ.get("SIGNREC_API_KEY")
+    return ServerSettings(api_key=key or None, cors_origins=tuple(args.cors_origins),
                           max_upload_mb=args.max_upload_mb, max_duration_s=args.max_duration_s,
                           max_fps=args.max_fps, workers=args.workers, max_streams=args.max_streams)
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from signrec import SignrecError
+from signrec.evaluate.card import model_card
 from signrec.evaluate.metrics import score, seen_signers, trained_signers
 from signrec.evaluate.plots import plot_confusion, plot_learning_curves
 from signrec.files import atomic_path, write_json
@@ -46,11 +47,14 @@ def evaluate(classifier: Any, store: LandmarkStore, out: str | os.PathLike | Non
         raise SignrecError(f"none of the dataset's labels ({_few(sorted({s.label for s in samples}))}) are among "
                            f"the model's ({_few(classifier.labels)}); is this the dataset the model was made for?")
     kept, arrays, bad = load_all(store, known)
+    if samples is store.samples:  # the whole dataset: its videos that could not be extracted are bad files too
+        bad = [*store.failed, *bad]
     report: dict[str, Any] = {"bad_files": bad, "unknown_labels": sorted({s.label for s in samples} - set(index)),
                               "skipped_unknown_label": len(samples) - len(known)}
     if not kept:
         raise LandmarkError("no usable sample to evaluate" + (f": {bad[0]}" if bad else ""))
     report["seen_signers"] = seen_signers(kept, trained_signers(classifier, saved_split))
+    report["card"] = model_card(classifier.meta)  # what the model is expected to do, beside what it did here
     y = np.array([index[s.label] for s in kept])
     proba = classifier.predict_proba(arrays)
     report.update(score(y, proba, classifier.labels))

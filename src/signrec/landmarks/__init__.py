@@ -7,6 +7,7 @@ registry (registry.py) and converters from and to other formats (formats.py).
 
 from signrec.landmarks.layout import (
     LAYOUT,
+    MAX_ABS,
     N_CHANNELS,
     N_LANDMARKS,
     PARTS,
@@ -16,15 +17,17 @@ from signrec.landmarks.layout import (
     POSE_RIGHT_SHOULDER,
     POSE_RIGHT_WRIST,
     LandmarkError,
+    check_values,
     empty,
     load,
     part,
     presence,
     read_npy,
+    require_usable,
     save,
     validate,
 )
 
-__all__ = ["LAYOUT", "N_CHANNELS", "N_LANDMARKS", "PARTS", "POSE_LEFT_SHOULDER", "POSE_LEFT_WRIST", "POSE_NOSE",
-           "POSE_RIGHT_SHOULDER", "POSE_RIGHT_WRIST", "LandmarkError", "empty", "load", "part", "presence",
-           "read_npy", "save", "validate"]
+__all__ = ["LAYOUT", "MAX_ABS", "N_CHANNELS", "N_LANDMARKS", "PARTS", "POSE_LEFT_SHOULDER", "POSE_LEFT_WRIST",
+           "POSE_NOSE", "POSE_RIGHT_SHOULDER", "POSE_RIGHT_WRIST", "LandmarkError", "check_values", "empty", "load",
+           "part", "presence", "read_npy", "require_usable", "save", "validate"]

@@ -97,6 +97,25 @@ def write_labels(csv_path: str | os.PathLike, samples: Iterable[Sample]) -> None
             writer.writerow(row)
 
 
+def deduplicate(samples: Sequence[Sample], source: str | os.PathLike) -> tuple[list[Sample], dict[Path, int]]:
+    """One sample per file, and how often each file listed more than once in `source` was. A file listed again
+    with another label or signer is refused: it would be learnt as one sign and scored as another, or cross a
+    split."""
+    first: dict[Path, Sample] = {}
+    times: dict[Path, int] = defaultdict(int)
+    for s in samples:
+        seen = first.setdefault(s.path, s)
+        times[s.path] += 1
+        if (seen.label, seen.signer) != (s.label, s.signer):
+            raise DatasetError(f"{s.path}: listed twice in {source}, as {_as(seen)} and as {_as(s)}; a clip has one "
+                               "label and one signer")
+    return list(first.values()), {path: n for path, n in times.items() if n > 1}
+
+
+def _as(sample: Sample) -> str:
+    return repr(sample.label) + (f" by signer {sample.signer}" if sample.signer is not None else "")
+
+
 def labels_of(samples: Sequence[Sample]) -> list[str]:
     """Sorted distinct labels: the label map order used by models."""
     return sorted({s.label for s in samples})
@@ -114,6 +133,14 @@ class Split:
     val: list[Sample]
     test: list[Sample]
     how: str
+
+    def __post_init__(self) -> None:
+        """A clip in two parts would be tested on what was learnt: refused, whoever made the split."""
+        parts = [{s.path for s in part} for part in (self.train, self.val, self.test)]
+        shared = (parts[0] & parts[1]) | (parts[0] & parts[2]) | (parts[1] & parts[2])
+        if shared:
+            raise DatasetError(f"{sorted(shared)[0]}: in more than one of train, validation and test "
+                               f"({len(shared)} clip(s) in all)")
 
     def summary(self) -> dict[str, object]:
         return {

@@ -160,6 +160,11 @@ def read_mpdata_sequence(folder: str | os.PathLike) -> np.ndarray:
     files = sorted(folder.glob("*.npy"), key=_numeric_key)
     if not files:
         raise FormatError(f"{folder}: no frame .npy files")
+    numbers = [_numeric_key(f)[0] for f in files]
+    missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers)) if numbers[0] >= 0 else []
+    if missing:  # left out, the frames after it would move earlier in time
+        raise FormatError(f"{folder}: frame(s) {', '.join(map(str, missing[:5]))}{' ...' if len(missing) > 5 else ''}"
+                          f" missing between {numbers[0]}.npy and {numbers[-1]}.npy")
     frames = []
     for f in files:
         frame = landmarks.read_npy(f)

@@ -42,6 +42,12 @@ POSE_LEFT_WRIST = 15
 POSE_RIGHT_WRIST = 16
 
 
+MAX_ABS = 100.0
+"""Largest coordinate accepted. Landmarks are normalised image coordinates (0-1, a little beyond for points out of
+the picture; imported body-frame data a few units): larger values are a mistake, and values near float32's limit
+overflow inside the features and give NaN probabilities."""
+
+
 class LandmarkError(SignrecError):
     """A landmark file that can not be used, with the file named in the message."""
 
@@ -63,7 +69,31 @@ def validate(array: np.ndarray, source: str | os.PathLike = "<array>") -> np.nda
         raise LandmarkError(f"{source}: has no frames")
     if not np.issubdtype(array.dtype, np.floating):
         raise LandmarkError(f"{source}: expected floating point values, got {array.dtype}")
-    return array.astype(np.float32, copy=False)
+    array = array.astype(np.float32, copy=False)
+    check_values(array, source)
+    return array
+
+
+def check_values(array: np.ndarray, source: str | os.PathLike = "<array>") -> None:
+    """Refuse infinite values and values larger than MAX_ABS, naming the first one; NaN (missing) is fine."""
+    with np.errstate(invalid="ignore"):
+        bad = np.abs(array) > MAX_ABS  # False for NaN, True for inf
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = array[where]
+        what = "an infinite value" if np.isinf(value) else f"the value {value:g}"
+        at = f" at frame {where[0]}, point {where[1]}" if len(where) == 3 else f" at point {where[0]}"
+        raise LandmarkError(f"{source}: {what}{at}: landmarks are normalised image coordinates, at most {MAX_ABS:g} "
+                            "in size; a point that was not detected is NaN (null in JSON)")
+
+
+def require_usable(array: np.ndarray, source: str | os.PathLike = "<array>") -> np.ndarray:
+    """`array`, unless nothing was detected in any frame: every command and endpoint that classifies refuses such
+    a sequence rather than answer with what the model guesses from nothing."""
+    if np.isnan(array).all():
+        raise LandmarkError(f"{source}: no usable frames: no body part was detected in any of its {len(array)} "
+                            "frames")
+    return array
 
 
 def read_npy(path: str | os.PathLike) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from signrec.landmarks import layout
-from signrec.landmarks.dataset import Sample, labels_of, read_labels, signers_of
+from signrec.landmarks.dataset import Sample, deduplicate, labels_of, read_labels, signers_of
 
 LABELS = "labels.csv"
 MANIFEST = "manifest.json"
@@ -32,6 +32,11 @@ class LandmarkStore(Protocol):
     samples: list[Sample]
     landmark_models: dict[str, Any]
     """The LANDMARK_MODELS values its landmarks were made with."""
+    failed: list[str]
+    """Recordings of the dataset that could not be made into landmarks (videos that failed), each reason naming
+    its file: bad files for the caller to report."""
+    notes: list[str]
+    """What else to say about the data, each naming its file: a repeated row (used once), no person found."""
 
     def labels(self) -> list[str]: ...
 
@@ -55,19 +60,25 @@ class FolderStore:
     manifest: dict[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
     """Sample key -> the video it was extracted from, for a dataset of videos extracted into a cache."""
+    failed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def open(cls, labels_csv: str | os.PathLike, sources: Mapping[str, str] | None = None,
-             samples: list[Sample] | None = None) -> FolderStore:
+             samples: list[Sample] | None = None, failed: Sequence[str] = (),
+             notes: Sequence[str] = ()) -> FolderStore:
         """Read labels.csv (unless its `samples` were read already) and the manifest beside it (missing or
-        unreadable: an empty manifest)."""
+        unreadable: an empty manifest). A file listed twice is used once and noted; listed with another label or
+        signer it is refused (DatasetError): it would be learnt as one sign and scored as another."""
         labels_csv = Path(labels_csv)
         try:
             manifest = json.loads((labels_csv.parent / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             manifest = {}
-        return cls(labels_csv, read_labels(labels_csv) if samples is None else samples,
-                   manifest if isinstance(manifest, dict) else {}, dict(sources or {}))
+        samples, repeats = deduplicate(read_labels(labels_csv) if samples is None else samples, labels_csv)
+        notes = [*notes, *(f"{path}: listed {n} times in {labels_csv}; used once" for path, n in repeats.items())]
+        return cls(labels_csv, samples, manifest if isinstance(manifest, dict) else {}, dict(sources or {}),
+                   list(failed), notes)
 
     @property
     def name(self) -> str:
@@ -103,11 +114,12 @@ def landmark_models_of(manifest: dict[str, Any]) -> dict[str, Any]:
 def load_all(store: LandmarkStore, samples: Sequence[Sample] | None = None,
              ) -> tuple[list[Sample], list[np.ndarray], list[str]]:
     """Every sample's landmarks (default: all of the store's): (samples kept, their arrays, what was wrong with
-    the others). One broken file is left out and described, so that it does not stop a run."""
+    the others). One broken file, or one in which nothing was detected, is left out and described, so that it
+    does not stop a run."""
     kept, arrays, bad = [], [], []
     for sample in store.samples if samples is None else samples:
         try:
-            arrays.append(store.load(sample))
+            arrays.append(layout.require_usable(store.load(sample), store.source(sample)))
             kept.append(sample)
         except layout.LandmarkError as exc:
             bad.append(str(exc))

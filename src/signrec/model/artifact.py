@@ -38,6 +38,8 @@ FORMAT_VERSION = 1
 """Version of the folder layout and model.json schema; bumped when old readers could misread it."""
 
 WEIGHTS = "model.safetensors"
+SAFETENSORS_MAX_HEADER = 100_000_000
+"""The safetensors format's own limit on its JSON header, in bytes."""
 META = "model.json"
 ONNX = "model.onnx"
 _PACKAGES = ("torch", "lightning", "mediapipe", "numpy", "onnxruntime")
@@ -202,6 +204,10 @@ class Classifier:
             save_file(state, str(tmp), metadata=header)
         write_json(path / META, self.describe())
 
+    def save_meta(self, path: str | os.PathLike) -> None:
+        """Rewrite only model.json (what the model card adds, say): the weights and their checks stay as they are."""
+        write_json(Path(path) / META, self.describe())
+
     @classmethod
     def load(cls, path: str | os.PathLike, backend: str = DEFAULT_RUNTIME) -> Classifier:
         """Load a model folder for a runtime in RUNTIMES, refusing one made for another landmark layout, feature
@@ -218,12 +224,7 @@ class Classifier:
         except (OSError, ValueError) as exc:
             raise ArtifactError(f"{path / META}: unreadable ({exc})") from None
         labels, spec, name, hparams = _check_meta(path, meta)
-        try:
-            with open(path / WEIGHTS, "rb") as fh:
-                header_len = int.from_bytes(fh.read(8), "little")
-                header = json.loads(fh.read(header_len)).get("__metadata__", {})
-        except (OSError, ValueError) as exc:
-            raise ArtifactError(f"{path / WEIGHTS}: missing or not a safetensors file ({exc})") from None
+        header = _weights_metadata(path / WEIGHTS)
         if header.get("labels") is not None and json.loads(header["labels"]) != labels:
             raise ArtifactError(f"{path}: the label map in {META} does not match the one the weights were "
                                 f"trained with ({json.loads(header['labels'])}); restore {META}")
@@ -262,6 +263,25 @@ def _check_shapes(path: Path, name: str, n_features: int, n_classes: int, hparam
     if expected != found:
         differ = sorted(set(expected) ^ set(found)) or [k for k in expected if expected[k] != found[k]]
         raise RuntimeError(f"the weights differ in {differ[:3]}")
+
+
+def _weights_metadata(file: Path) -> dict[str, Any]:
+    """The `__metadata__` of a safetensors file, checked before anything is allocated: the header's length
+    comes first, and random bytes read as a length of exabytes."""
+    try:
+        size = file.stat().st_size
+        with open(file, "rb") as fh:
+            length = int.from_bytes(fh.read(8), "little")
+            if not 2 <= length <= min(size - 8, SAFETENSORS_MAX_HEADER):
+                raise ArtifactError(f"{file}: not a safetensors file (its first 8 bytes give a header of {length} "
+                                    f"bytes; the file has {size})")
+            header = json.loads(fh.read(length))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{file}: missing or not a safetensors file ({exc})") from None
+    metadata = header.get("__metadata__", {}) if isinstance(header, dict) else None
+    if not isinstance(metadata, dict):
+        raise ArtifactError(f"{file}: not a safetensors file (its header is not a JSON object of tensors)")
+    return metadata
 
 
 def _not_a_model(path: Path) -> str:

@@ -53,7 +53,7 @@ class LiveRecognizer:
     torch's setting alone).
     """
 
-    def __init__(self, classifier: Classifier, source: FrameSource | str | int,
+    def __init__(self, classifier: Classifier, source: FrameSource | str | int | os.PathLike,
                  extract: ExtractSettings | None = None, realtime: bool = False, threads: int | None = 1,
                  **settings: Any):
         self.source = open_source(source) if isinstance(source, str | int | os.PathLike) else source

@@ -20,20 +20,22 @@ from typing import Any
 import numpy as np
 
 from signrec import SignrecError
+from signrec.landmarks import require_usable
 from signrec.recognize.continuous import StreamSettings, transcribe
 
 UNKNOWN = "unknown"
 
 
 def _load(path: Path, classifier: Any, with_fps: bool = False) -> tuple[np.ndarray, float | None]:
-    """Landmarks of a .npy file, or of a video extracted with the landmark models `classifier` was trained on."""
+    """Landmarks of a .npy file, or of a video extracted with the landmark models `classifier` was trained on;
+    LandmarkError if nothing was detected in any frame."""
     from signrec.video.holistic import extract_video, load_or_extract
 
     settings = classifier.landmark_settings()
     if with_fps and path.suffix.lower() != ".npy":
         array, info = extract_video(path, settings)
-        return array, info.get("fps")
-    return load_or_extract(path, settings), None
+        return require_usable(array, path), info.get("fps")
+    return require_usable(load_or_extract(path, settings), path), None
 
 
 def predict_files(classifier: Any, paths: Sequence[str | os.PathLike], top_k: int = 3,

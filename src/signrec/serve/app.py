@@ -25,10 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote_plus, urlsplit
 
 import numpy as np
 from fastapi import (
-    Depends,
     FastAPI,
     File,
     HTTPException,
@@ -43,6 +43,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -77,7 +78,8 @@ def _top(labels: list[str], probs: np.ndarray, k: int) -> list[dict[str, Any]]:
 
 
 def landmarks_from_json(frames: Any, fps: float | None, settings: ServerSettings) -> np.ndarray:
-    """JSON frames -> (T, 543, 3) float32, or HTTPException 413/422 saying what is wrong and what is expected."""
+    """JSON frames -> (T, 543, 3) float32, or HTTPException 413/422 (LandmarkError: 422) saying what is wrong and
+    what is expected."""
     if not isinstance(frames, list) or not frames:
         raise HTTPException(422, "`frames` must be a non-empty list of frames. " + LAYOUT_HELP)
     if fps is not None and fps > settings.max_fps:
@@ -94,11 +96,8 @@ def landmarks_from_json(frames: Any, fps: float | None, settings: ServerSettings
     shape = tuple(array.shape)
     if shape[1:] != (landmarks.N_LANDMARKS, landmarks.N_CHANNELS):
         raise HTTPException(422, _shape_advice(shape))
-    if np.isinf(array).any():
-        raise HTTPException(422, "`frames` contains infinite values; use null for a missing coordinate")
-    if np.isnan(array).all():
-        raise HTTPException(422, "every landmark is missing (all null/NaN): nothing to recognise")
-    return array
+    landmarks.check_values(array, "`frames`")
+    return landmarks.require_usable(array, "`frames`")
 
 
 def _shape_advice(shape: tuple[int, ...]) -> str:
@@ -140,19 +139,59 @@ def _image_format(head: bytes) -> str | None:
 
 
 class RedactKey(logging.Filter):
-    """Hide the `api_key` query value in uvicorn's log lines: the page must send it in the WebSocket URL
-    (browsers can not set headers there), and `/?api_key=KEY` opens the page with it."""
+    """Hide the API key in uvicorn's log lines: the page must send it in the WebSocket URL (browsers can not set
+    headers there), and `/?api_key=KEY` opens the page with it. The name counts however it is spelled: the server
+    decodes `api%5Fkey` to `api_key` as any URL parser does, so that spelling is accepted and hidden too."""
 
-    PATTERN = re.compile(r"([?&]api_key=)[^&\s\"]*")
+    PARAM = re.compile(r"([?&;])([^=&;\s\"]+)=([^&;\s\"]*)")
+
+    @classmethod
+    def redact(cls, text: str) -> str:
+        return cls.PARAM.sub(lambda m: f"{m[1]}{m[2]}=***" if _names_the_key(m[2]) else m[0], text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
-            record.msg = self.PATTERN.sub(r"\1***", record.msg)
+            record.msg = self.redact(record.msg)
         if isinstance(record.args, tuple):
-            record.args = tuple(self.PATTERN.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(self.redact(a) if isinstance(a, str) else a for a in record.args)
         return True
 
 
+def _names_the_key(name: str) -> bool:
+    """Whether a query parameter's name, decoded (repeatedly: `api%255Fkey` too), in any case, is `api_key`."""
+    for _ in range(4):
+        name, before = unquote_plus(name), name
+        if name == before:
+            break
+    return name.lower() == "api_key"
+
+
+class _KeyGate:
+    """Answer 401 to an API request without the key before any of its body is read: FastAPI would parse a whole
+    upload (up to --max-upload-mb) before a dependency could check the header."""
+
+    def __init__(self, app: ASGIApp, key: str):
+        self.app = app
+        self.key = key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            given = dict(scope["headers"]).get(API_KEY_HEADER.lower().encode())
+            if given is None or not hmac.compare_digest(given, self.key):
+                detail = f"missing or wrong API key (send it in the {API_KEY_HEADER} header)"
+                await JSONResponse({"detail": detail}, 401, headers={"WWW-Authenticate": "ApiKey"})(scope, receive,
+                                                                                                     send)
+                return
+        await self.app(scope, receive, send)
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]) -> bool:
+    """Whether a browser page at `origin` may open a stream: same host as the server's (`host`: the Host header),
+    or one of --cors-origins ("*": any). No Origin at all is a client other than a browser, and allowed."""
+    if origin is None or "*" in allowed or origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and bool(host) and parts.netloc.lower() == str(host).lower()
 
 
 class _BodyLimit:
@@ -198,24 +237,23 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> 
         yield
         video_pool.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="signrec", version=__version__, lifespan=lifespan,
-                  description="Sign-language recognition: upload a video or landmarks, or stream a camera. "
-                              f"Landmark layout: {LAYOUT_HELP}")
+    # /docs and /redoc with their scripts served from the package (fastapi-offline): no CDN, works offline
+    app = FastAPIOffline(title="signrec", version=__version__, lifespan=lifespan, static_url="/docs-static",
+                         description="Sign-language recognition: upload a video or landmarks, or stream a camera. "
+                                     f"Landmark layout: {LAYOUT_HELP}")
+    # Outermost last: CORS answers preflights and labels every answer, then the key, then the body's size.
+    app.add_middleware(_BodyLimit, max_bytes=settings.max_upload_bytes)
+    if settings.api_key is not None:
+        app.add_middleware(_KeyGate, key=settings.api_key)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=[API_KEY_HEADER, "Content-Type"])
-    app.add_middleware(_BodyLimit, max_bytes=settings.max_upload_bytes)
     labels = list(classifier.labels)
+    key_doc = [Security(APIKeyHeader(name=API_KEY_HEADER, auto_error=False))]  # for OpenAPI; _KeyGate checks it
 
     def check_key(given: str | None) -> bool:
         return settings.api_key is None or (
             given is not None and hmac.compare_digest(given.encode(), settings.api_key.encode()))
-
-    async def require_key(key: Annotated[str | None, Security(APIKeyHeader(name=API_KEY_HEADER, auto_error=False))]
-                          = None) -> None:
-        if not check_key(key):
-            raise HTTPException(401, f"missing or wrong API key (send it in the {API_KEY_HEADER} header)",
-                                headers={"WWW-Authenticate": "ApiKey"})
 
     @app.exception_handler(SignrecError)
     async def _input_error(_request: Request, exc: SignrecError) -> JSONResponse:
@@ -239,7 +277,7 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> 
         """Liveness for load balancers; needs no key."""
         return {"status": "ok", "labels": len(labels), "busy_videos": busy["videos"], "streams": busy["streams"]}
 
-    @app.get("/v1/model", response_model=ModelInfo, dependencies=[Depends(require_key)], responses=ERRORS,
+    @app.get("/v1/model", response_model=ModelInfo, dependencies=key_doc, responses=ERRORS,
              tags=["model"])
     async def model_info() -> dict[str, Any]:
         """Labels, feature spec, the landmark models, training metrics and this server's limits."""
@@ -249,7 +287,7 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> 
                 "metrics": meta.get("metrics"), "meta": meta, "backend": classifier.backend, "limits": settings.public(),
                 "version": __version__}
 
-    @app.post("/v1/predict/landmarks", response_model=Prediction, dependencies=[Depends(require_key)],
+    @app.post("/v1/predict/landmarks", response_model=Prediction, dependencies=key_doc,
               responses=ERRORS, tags=["predict"])
     async def predict_landmarks(body: LandmarkRequest, top_k: TopK = None) -> dict[str, Any]:
         """Top-k signs for one landmark sequence (e.g. from MediaPipe running on the client)."""
@@ -258,7 +296,7 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> 
         return {"top": top, "frames": len(array), "fps": body.fps, "presence": landmarks.presence(array),
                 "timing_ms": {"classify": round(ms, 2)}}
 
-    @app.post("/v1/predict", response_model=Prediction, dependencies=[Depends(require_key)], responses=ERRORS,
+    @app.post("/v1/predict", response_model=Prediction, dependencies=key_doc, responses=ERRORS,
               tags=["predict"])
     async def predict_video(file: Annotated[UploadFile, File(description="a video (mp4, webm, mov, avi, ...)")],
                             top_k: TopK = None) -> dict[str, Any]:
@@ -287,8 +325,7 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> 
                     raise HTTPException(422, str(exc).replace(str(path), name)) from None
         finally:
             busy["videos"] -= 1
-        if np.isnan(array).all():
-            raise HTTPException(422, f"{name}: no person detected in any of its {len(array)} frames")
+        landmarks.require_usable(array, name)
         top, classify_ms = await run_in_threadpool(classify, array, top_k or settings.top_k)
         return {"top": top, "frames": len(array), "fps": info.get("fps"), "presence": landmarks.presence(array),
                 "timing_ms": {"extract": round(ms, 1), "classify": round(classify_ms, 2)},
@@ -302,8 +339,13 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings()) -> 
         drawing) or text messages (JSON `{"landmarks": 543 x [x, y, z], "t": seconds}`). Each message gets
         one JSON reply: `{"type": "result", "top", "words", "signing", "landmarks"?, "ms"}`, or
         `{"type": "dropped" | "error", "status", "detail"}`. A refused stream is closed at once with code
-        4000 + the HTTP status (4401 key, 4422 parameters, 4429 too many streams) and the reason.
+        4000 + the HTTP status (4401 key, 4403 origin, 4422 parameters, 4429 too many streams) and the reason.
         """
+        if not origin_allowed(origin := websocket.headers.get("origin"), websocket.headers.get("host"),
+                              settings.cors_origins):
+            await _refuse(websocket, 403, f"a page at {origin} may not open a stream here (only this server's own "
+                                          "page and --cors-origins)")
+            return
         if not check_key(api_key or websocket.headers.get(API_KEY_HEADER)):
             await _refuse(websocket, 401, "missing or wrong API key (query parameter api_key or X-API-Key header)")
             return

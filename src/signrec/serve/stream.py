@@ -53,6 +53,8 @@ async def _run_stream(websocket: WebSocket, classifier: Any, settings: ServerSet
     bucket = Bucket(settings.max_fps)
 
     def on_image(data: bytes, t: float) -> dict[str, Any]:
+        if not data:  # OpenCV asserts on an empty buffer
+            raise SignrecError("binary message is empty: send a JPEG/PNG image")
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             raise SignrecError("binary message is not a JPEG/PNG image")
@@ -146,9 +148,10 @@ def _parse_landmark_message(text: str, now: float) -> tuple[np.ndarray, float]:
         frame = np.array(obj, dtype=np.float32)
     except (ValueError, TypeError):
         frame = None
-    if frame is None or frame.shape != (landmarks.N_LANDMARKS, landmarks.N_CHANNELS) or np.isinf(frame).any():
+    if frame is None or frame.shape != (landmarks.N_LANDMARKS, landmarks.N_CHANNELS):
         raise SignrecError("a landmark message is one frame: {\"landmarks\": 543 x [x, y, z], \"t\": seconds}. "
                            + LAYOUT_HELP)
+    landmarks.check_values(frame, "landmarks")
     return frame, t
 
 

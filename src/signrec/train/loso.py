@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 
 from signrec import SignrecError
+from signrec.evaluate.card import model_card
 from signrec.files import write_json, write_text
 from signrec.landmarks import dataset
 from signrec.landmarks.store import LandmarkStore, load_all
+from signrec.model.artifact import Classifier
 from signrec.train.config import TrainConfig
 from signrec.train.data import as_store
-from signrec.train.run import duration, train_split
+from signrec.train.run import duration, say_left_out, train_split
 from signrec.train.run_folder import RunFolder, is_global_zero
 
 
@@ -38,6 +40,9 @@ def train_loso(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, 
     run = RunFolder(out)
     run.check(config, resume)
     store = as_store(data)
+    _kept, arrays, bad = load_all(store)  # read here only to say what is left out; each fold's process reads it
+    del arrays
+    bad = say_left_out(store, bad)
     folds = [signer for signer, _split in dataset.loso_folds(store.samples)]
     results: dict[str, dict[str, Any] | None] = {}
     for signer in folds:
@@ -63,7 +68,7 @@ def train_loso(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, 
 
         workers = min(jobs, len(todo))
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_fold_worker_init,
-                                 initargs=(store,)) as pool:
+                                 initargs=(store, bad)) as pool:
             # A fold is handed out only when a worker is free: on Ctrl+C (which reaches the workers too, and stops
             # their folds at a checkpoint) no queued fold starts afterwards, so the run ends at once.
             waiting = iter(todo)
@@ -75,7 +80,7 @@ def train_loso(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, 
                     if (signer := next(waiting, None)) is not None:
                         running[pool.submit(_fold_worker, signer, run, config, resume)] = signer
     elif todo:
-        _fold_worker_init(store)
+        _fold_worker_init(store, bad)
         try:
             for signer in todo:
                 report(signer, _fold_worker(signer, run, config, resume, progress))
@@ -95,6 +100,13 @@ def train_loso(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, 
     summary = {"folds": rows, "mean": mean, "config": config.to_dict(), "data": store.name}
     write_json(run.loso_json, summary)
     write_text(run.loso_md, loso_table(summary) + "\n")
+    for signer in folds:  # each fold's model card says what the recipe gives on a new person: the spread over all
+        if results.get(signer) is not None:
+            fold = Classifier.load(run.fold(signer).model)
+            card = model_card(fold.describe(), summary)
+            if fold.meta.get("card") != card:  # a resumed run leaves finished folds as they were
+                fold.meta["card"] = card
+                fold.save_meta(run.fold(signer).model)
     return summary
 
 
@@ -102,8 +114,9 @@ _FOLD_DATA: dict[str, Any] = {}
 """The dataset of a LOSO run, loaded once per process (the parent, or each --jobs worker)."""
 
 
-def _fold_worker_init(store: LandmarkStore) -> None:
-    kept, arrays, bad = load_all(store)
+def _fold_worker_init(store: LandmarkStore, bad: list[str]) -> None:
+    """`bad`: what the parent found left out of `store`, for each fold's split.json."""
+    kept, arrays, _bad = load_all(store)
     _FOLD_DATA.update(samples=kept, arrays=dict(zip((s.key for s in kept), arrays, strict=True)), bad=bad,
                       labels=dataset.labels_of(kept), made=store.landmark_models, data=store.name)
 

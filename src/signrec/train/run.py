@@ -50,6 +50,16 @@ from signrec.train.fit import fit, torch_threads
 from signrec.train.run_folder import RunFolder, is_global_zero
 
 
+def say_left_out(store: LandmarkStore, bad: Sequence[str]) -> list[str]:
+    """Say on the terminal, once (not on every DDP rank), what of the data is left out (videos that could not be
+    extracted, unreadable files, nothing detected) or used once; returns what was left out, for split.json."""
+    skipped = [*store.failed, *bad]
+    if is_global_zero():
+        for note in [*store.notes, *(f"skipping {reason}" for reason in skipped)]:
+            print(f"warning: {note}", file=sys.stderr, flush=True)
+    return skipped
+
+
 # ---- one run -------------------------------------------------------------------------------------
 def train(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, config: TrainConfig = TrainConfig(),
           resume: bool = False, progress: bool = True) -> dict[str, Any] | None:
@@ -60,6 +70,7 @@ def train(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, confi
     run.check(config, resume)
     store = as_store(data)
     samples, arrays, bad = load_all(store)
+    bad = say_left_out(store, bad)
     split = run.saved_split(samples) if resume else make_split(samples, config)
     if progress and is_global_zero():
         print(f"split: {split.describe()}", file=sys.stderr, flush=True)
@@ -75,6 +86,7 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], run: RunFolder, con
                 progress: bool = True) -> dict[str, Any] | None:
     """Train, evaluate and save the artifact for one split; `arrays` maps sample key -> landmarks, made with
     `landmark_models` (a LandmarkStore's; None: MediaPipe Holistic as shipped)."""
+    from signrec.evaluate.card import model_card
     from signrec.evaluate.metrics import score
     from signrec.evaluate.plots import plot_learning_curves
     from signrec.model import networks as models
@@ -122,6 +134,7 @@ def train_split(split: Split, arrays: dict[str, np.ndarray], run: RunFolder, con
                 proba = classifier.predict_proba(seqs)
             metrics[name] = score(np.array(y), proba, labels, per_class=False)
     classifier.meta["metrics"] = metrics
+    classifier.meta["card"] = model_card(classifier.describe())
     classifier.save(run.model)
     write_json(run.metrics, metrics)
     plot_learning_curves(run.log_csv, run.curves)

@@ -7,12 +7,13 @@ of landmarks, into a landmark store, extracting videos once into a cache.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
+import signal
 import sys
 import time
-import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -25,10 +26,13 @@ import cv2
 
 from signrec import SignrecError, __version__, landmarks
 from signrec.files import write_json
-from signrec.landmarks.dataset import VIDEO_EXTENSIONS, Sample, read_labels, write_labels
+from signrec.landmarks.dataset import VIDEO_EXTENSIONS, Sample, deduplicate, read_labels, write_labels
 from signrec.landmarks.store import LABELS, MANIFEST, FolderStore
 from signrec.video.holistic import ExtractError, extract_video
 from signrec.video.settings import MODEL_FIELDS, ExtractSettings
+
+PR_SET_PDEATHSIG = 1
+"""Linux prctl option: the signal a process gets when its parent dies."""
 
 
 @dataclass
@@ -37,6 +41,8 @@ class Job:
     output: Path
     rel: str
     sample: Sample | None = None
+    listed: int = 1
+    """Rows of the labels.csv naming this video: it is extracted once, and a repeat is said."""
 
 
 @dataclass
@@ -71,7 +77,8 @@ def plan_jobs(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     input labels.csv's rows, when they were read already."""
     input_path, out_dir = Path(input_path), Path(out_dir)
     if input_path.is_file() and input_path.suffix.lower() == ".csv":
-        samples = read_labels(input_path) if samples is None else samples
+        # a video listed twice is extracted once; under two labels or signers it is refused (DatasetError)
+        samples, repeats = deduplicate(read_labels(input_path) if samples is None else samples, input_path)
         # outputs mirror the paths relative to the CSV's folder, or to the videos' common folder when
         # the CSV points outside its own (so that clips with the same name never collide)
         base = input_path.parent.resolve()
@@ -80,7 +87,8 @@ def plan_jobs(input_path: str | os.PathLike, out_dir: str | os.PathLike,
         jobs = []
         for sample in samples:
             rel = sample.path.relative_to(base)
-            jobs.append(Job(sample.path, out_dir / rel.with_suffix(".npy"), rel.as_posix(), sample))
+            jobs.append(Job(sample.path, out_dir / rel.with_suffix(".npy"), rel.as_posix(), sample,
+                            repeats.get(sample.path, 1)))
         return jobs
     if input_path.is_dir():
         videos = sorted(p for p in input_path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
@@ -113,12 +121,27 @@ def extract_job(source: str, output: str, settings: ExtractSettings) -> dict[str
     return {"status": "failed", "error": error if error.startswith(f"{source}: ") else f"{source}: {error}"}
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     """One OpenCV thread a worker (the workers already fill the cores); MediaPipe's C++ chatter on
-    stderr is dropped: every failure comes back to the parent in the job's result instead."""
+    stderr is dropped: every failure comes back to the parent in the job's result instead. Ctrl+C is left to the
+    parent, which stops the workers at once (a worker would otherwise take the next queued video), and a worker
+    dies with its parent, even one killed with SIGKILL, instead of writing on into --out."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(parent)
     cv2.setNumThreads(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when `parent` dies (Linux: prctl PR_SET_PDEATHSIG; elsewhere only a
+    parent gone already is noticed)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # it died before the prctl
+        os._exit(1)
 
 
 def _prepare_out_dir(out_dir: Path) -> None:
@@ -179,6 +202,8 @@ def _extract(jobs: list[Job], out_dir: Path, settings: ExtractSettings, workers:
     report = Report(out_dir)
     todo: list[Job] = []
     for job in jobs:
+        if job.listed > 1:
+            report.warnings[str(job.source)] = [f"listed {job.listed} times in its labels.csv; extracted once"]
         if not job.source.is_file():
             report.failed[job.rel] = f"{job.source}: no such file"
             manifest["videos"][job.rel] = {"status": "failed", "error": report.failed[job.rel]}
@@ -203,8 +228,8 @@ def _extract(jobs: list[Job], out_dir: Path, settings: ExtractSettings, workers:
         if info["status"] == "ok":
             report.done.append(job.rel)
             report.frames += info["frames"]
-            if info["warnings"]:
-                report.warnings[str(job.source)] = info["warnings"]  # named as failures are: by the video
+            if info["warnings"]:  # named as failures are: by the video
+                report.warnings.setdefault(str(job.source), []).extend(info["warnings"])
         else:
             report.failed[job.rel] = info["error"]
             if progress:  # as it happens, above the bar; the summary lists every failure again at the end
@@ -213,18 +238,26 @@ def _extract(jobs: list[Job], out_dir: Path, settings: ExtractSettings, workers:
         bar.set_postfix(frames_per_s=f"{report.frames / (time.perf_counter() - start):.0f}", failed=len(report.failed))
 
     last_save = time.perf_counter()
-    for job, info in executor(todo, settings, workers):
-        record(job, info)
-        if time.perf_counter() - last_save > 10:  # a killed run keeps what finished before
-            write_json(out_dir / MANIFEST, manifest)
-            last_save = time.perf_counter()
+    runs = executor(todo, settings, workers)
+    try:
+        for job, info in runs:
+            record(job, info)
+            if time.perf_counter() - last_save > 10:  # a killed run keeps what finished before
+                write_json(out_dir / MANIFEST, manifest)
+                last_save = time.perf_counter()
+    except KeyboardInterrupt:  # what finished is kept, with its whole manifest entry; a rerun does the rest
+        close = getattr(runs, "close", None)
+        if close is not None:
+            close()  # the engine stops its workers at once
+        bar.close()
+        _remove_stale_parts(out_dir)
+        write_json(out_dir / MANIFEST, manifest)
+        _write_dataset_labels(jobs, out_dir)
+        raise
     bar.close()
     report.seconds = time.perf_counter() - start
     write_json(out_dir / MANIFEST, manifest)
     _write_dataset_labels(jobs, out_dir)
-    for video, notes in report.warnings.items():
-        for note in notes:
-            warnings.warn(f"{video}: {note}", stacklevel=2)
     return report
 
 
@@ -253,26 +286,49 @@ def _run_pool(todo: list[Job], workers: int, settings: ExtractSettings,
     """Run jobs with at most two a worker in flight; return the jobs not started if the pool broke."""
     queue = iter(todo)
     pending: dict[Future, Job] = {}
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
-        for job in queue:
-            pending[pool.submit(extract_job, str(job.source), str(job.output), settings)] = job
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                job = pending.pop(future)
-                try:
-                    info = future.result()
-                except BrokenProcessPool:
-                    for lost in [job, *pending.values()]:
-                        yield lost, {"status": "failed", "error": f"{lost.source}: the worker process crashed"}
-                    return list(queue)
-                yield job, info
-                next_job = next(queue, None)
-                if next_job is not None:
-                    pending[pool.submit(extract_job, str(next_job.source), str(next_job.output), settings)] = next_job
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
+                             initargs=(os.getpid(),)) as pool:
+        try:
+            for job in queue:
+                pending[pool.submit(extract_job, str(job.source), str(job.output), settings)] = job
+                if len(pending) >= 2 * workers:
+                    break
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job = pending.pop(future)
+                    try:
+                        info = future.result()
+                    except BrokenProcessPool:
+                        for lost in [job, *pending.values()]:
+                            yield lost, {"status": "failed", "error": f"{lost.source}: the worker process crashed"}
+                        return list(queue)
+                    yield job, info
+                    next_job = next(queue, None)
+                    if next_job is not None:
+                        pending[pool.submit(extract_job, str(next_job.source), str(next_job.output),
+                                            settings)] = next_job
+        except KeyboardInterrupt:  # Ctrl+C while waiting: the videos that finished are handed over first
+            yield from _stop_pool(pool, pending)
+            raise
+        except GeneratorExit:  # the caller stopped (Ctrl+C on its side): no waiting for the workers either
+            _stop_pool(pool, pending)
+            raise
     return []
+
+
+def _stop_pool(pool: ProcessPoolExecutor, pending: dict[Future, Job]) -> list[tuple[Job, dict[str, Any]]]:
+    """Kill the workers in the middle of their videos and drop the queue, at once (leaving the `with` would wait
+    for them, and start queued videos); returns the videos that had finished."""
+    finished = [(job, future.result()) for future, job in pending.items()
+                if future.done() and not future.cancelled() and future.exception() is None]
+    workers = list((pool._processes or {}).values())  # no public way to reach them
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.join(timeout=5)
+    pool.shutdown(wait=False, cancel_futures=True)
+    return finished
 
 
 def _remove_stale_parts(out_dir: Path) -> None:
@@ -300,7 +356,8 @@ def open_dataset(data: str | os.PathLike, settings: ExtractSettings = ExtractSet
     `settings`) once into a cache, each sample remembering its video.
 
     `data` is a labels.csv (of videos or of landmarks) or a folder holding one or holding `<label>/<clip>` videos.
-    Videos that fail are left out with a warning naming each; none extracted is an ExtractError.
+    Videos that fail are left out, each reason in the store's `failed` for the caller to report, and the notes of
+    extraction (no person found, a repeated row) in its `notes`; none extracted is an ExtractError.
     """
     data = Path(data)
     if data.is_dir() and (data / LABELS).is_file():
@@ -317,8 +374,9 @@ def open_dataset(data: str | os.PathLike, settings: ExtractSettings = ExtractSet
     out_dir = Path(cache_dir) if cache_dir else cache_root() / "landmarks" / f"{name}-{key}"
     jobs = plan_jobs(data, out_dir, samples)
     report = _extract(jobs, out_dir, settings, workers, False, progress, process_pool)
-    for reason in report.failed.values():
-        warnings.warn(f"skipping {reason}", stacklevel=2)
     if not (out_dir / LABELS).is_file():
-        raise ExtractError(f"{data}: no labelled video could be extracted")
-    return FolderStore.open(out_dir / LABELS, {str(job.output.resolve()): str(job.source) for job in jobs})
+        raise ExtractError(f"{data}: no labelled video could be extracted" + "".join(
+            f"; {reason}" for reason in list(report.failed.values())[:1]))
+    return FolderStore.open(out_dir / LABELS, {str(job.output.resolve()): str(job.source) for job in jobs},
+                            failed=list(report.failed.values()),
+                            notes=[f"{video}: {note}" for video, notes in report.warnings.items() for note in notes])

@@ -28,6 +28,7 @@ from signrec import SignrecError
 from signrec.files import atomic_path
 from signrec.landmarks import PARTS, LandmarkError, read_npy, validate
 from signrec.landmarks.dataset import VIDEO_EXTENSIONS
+from signrec.video.sources import open_video_file
 
 SHEET_SUFFIXES = (".png", ".jpg", ".jpeg")
 ANIMATION_SUFFIXES = (".gif", ".mp4")
@@ -138,7 +139,7 @@ def _video_tiles(video: Path, indices: Sequence[int], n_landmark_frames: int, vi
     wanted = {min(frame_count - 1, int(round(i * frame_count / n_landmark_frames))): i for i in indices}
     x0, y0 = int(round(view.x0)), int(round(view.y0))
     x1, y1 = int(round(view.x0 + view.width / view.scale)), int(round(view.y0 + view.height / view.scale))
-    cap = cv2.VideoCapture(str(video))
+    cap = open_video_file(video)
     tiles: dict[int, np.ndarray] = {}
     last = None
     try:
@@ -161,11 +162,8 @@ def _video_tiles(video: Path, indices: Sequence[int], n_landmark_frames: int, vi
 def _video_info(video: Path) -> tuple[tuple[int, int], int, float]:
     if not video.is_file():
         raise ShowError(f"{video}: no such video")
-    cap = cv2.VideoCapture(str(video))
+    cap = open_video_file(video)
     try:
-        if not cap.isOpened():
-            raise ShowError(f"{video}: can not open as a video: the file exists ({video.stat().st_size} bytes) "
-                            "but OpenCV can not decode it as video")
         size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         count, fps = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import queue
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 
 from signrec import SignrecError
+from signrec.video.containers import HEAD_BYTES, refusal
 
 
 class SourceError(SignrecError):
@@ -36,23 +38,63 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+def open_video_file(path: str | os.PathLike) -> cv2.VideoCapture:
+    """An opened capture of a video file, checked before FFmpeg reads a byte; SourceError names the file.
+
+    FFmpeg follows what a file says and what its name looks like: an HLS playlist or a concat list makes it read
+    the files they name, and a name such as `frame%d.jpg` makes it read frame1.jpg, frame2.jpg, ... So the file
+    must start like a video container (signrec.containers), and FFmpeg opens it as /proc/self/fd/N, a name with
+    no protocol, pattern or extension in it, of the very file whose bytes were checked. (FFmpeg's own
+    protocol_whitelist and format_whitelist can not be set: OpenCV 4.11 ignores OPENCV_FFMPEG_CAPTURE_OPTIONS.)
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise SourceError(f"{path}: no such video file") from None
+    except OSError as exc:
+        raise SourceError(f"{path}: can not read ({exc.strerror})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SourceError(f"{path}: not a file")
+        head = os.pread(fd, HEAD_BYTES, 0)
+        if not head:
+            raise SourceError(f"{path}: empty file (0 bytes)")
+        if why := refusal(head):
+            raise SourceError(f"{path}: {why}")
+        cap = cv2.VideoCapture(_fd_name(fd, path), cv2.CAP_FFMPEG)  # FFmpeg only: no image-sequence reader
+        if not cap.isOpened():
+            raise SourceError(f"{path}: can not open as a video: the file exists ({os.fstat(fd).st_size} bytes) "
+                              "but OpenCV can not decode it as video")
+        return cap
+    finally:
+        os.close(fd)  # FFmpeg holds its own
+
+
+def _fd_name(fd: int, path: Path) -> str:
+    """A name by which FFmpeg opens the file behind `fd`. Without /proc or /dev/fd, the absolute path, refused
+    where FFmpeg would read it as a pattern of many files."""
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        if os.path.isdir(folder):
+            return f"{folder}/{fd}"
+    if any(c in path.name for c in "%*?[{"):
+        raise SourceError(f"{path}: rename it without % * ? [ {{ (FFmpeg would read those as a file pattern)")
+    return str(path.absolute())
+
+
 class CaptureSource:
     """Any OpenCV capture. Files are timed by frame index, cameras and streams by the clock."""
 
     def __init__(self, spec: str | int, live: bool):
         self.spec = spec
         self.live = live
-        self._cap = cv2.VideoCapture(spec)
+        self._cap = cv2.VideoCapture(spec) if live else open_video_file(spec)
         if not self._cap.isOpened():
             if isinstance(spec, int):
                 raise SourceError(f"camera {spec}: can not open (not connected, in use by another program, "
                                   "or no permission)")
-            if live:
-                raise SourceError(f"{spec}: can not open as a stream (unreachable, or not a stream OpenCV can "
-                                  "decode)")
-            # open_source has checked that the file exists and is not empty
-            raise SourceError(f"{spec}: can not open as a video: the file exists ({os.path.getsize(spec)} bytes) "
-                              "but OpenCV can not decode it as video")
+            raise SourceError(f"{spec}: can not open as a stream (unreachable, or not a stream OpenCV can "
+                              "decode)")
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         if not (0.0 < self.fps < 1000.0):
             self.fps = 0.0
@@ -82,18 +124,15 @@ class CaptureSource:
 
 
 def open_source(spec: str | int | os.PathLike) -> CaptureSource:
-    """Camera index (int or digit string), stream URL (rtsp/http/https/udp), or video file path."""
+    """Camera index (int or digit string), stream URL (rtsp/http/https/udp), or video file path.
+
+    A path object is always a file (open_video_file checks it); only a string can name a camera or a stream,
+    so a file's name never turns it into one."""
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
         return CaptureSource(int(spec), live=True)
-    text = str(spec)
-    if "://" in text:
-        return CaptureSource(text, live=True)
-    path = Path(text)
-    if not path.is_file():
-        raise SourceError(f"{path}: no such video file")
-    if path.stat().st_size == 0:
-        raise SourceError(f"{path}: empty file (0 bytes)")
-    return CaptureSource(str(path), live=False)
+    if isinstance(spec, str) and "://" in spec:
+        return CaptureSource(spec, live=True)
+    return CaptureSource(str(spec), live=False)
 
 
 def prefetch(frames: Iterator[tuple[float, np.ndarray]], depth: int = 8) -> Iterator[tuple[float, np.ndarray]]:
