@@ -247,6 +247,8 @@ class Classifier:
             _check_shapes(path, name, spec.n_features, len(labels), hparams)
             model = build_model(name, spec.n_features, len(labels), **hparams)
             model.load_state_dict(load_file(str(path / WEIGHTS)))
+        except SignrecError as exc:  # an unknown model name or hyper-parameter in model.json
+            raise ArtifactError(f"{path / META}: {exc}") from None
         except (SafetensorError, RuntimeError, TypeError, KeyError, ValueError, OverflowError) as exc:
             raise ArtifactError(f"{path}: weights do not fit model {name!r} with {len(labels)} labels and "
                                 f"{spec.n_features} features: {str(exc).splitlines()[0]}") from None
