@@ -25,6 +25,13 @@ def shared_data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder for property-based tests to make one fresh folder per example in (tempfile.mkdtemp(dir=scratch)):
+    pytest's tmp_path is shared by all examples of a test, and this one is cleaned up with pytest's others."""
+    return tmp_path_factory.mktemp("examples")
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     path = shared_data_dir()
     assert (path / "mlr511_arsl" / "labels.csv").is_file(), f"real test data not found at {path}"

@@ -34,9 +34,9 @@ def _outcome(call, path: Path):
         return None
 
 
-def _tmpdir() -> Path:
+def _tmpdir(scratch: Path) -> Path:
     """A fresh folder per example (pytest's tmp_path is shared by all examples of one test)."""
-    return Path(tempfile.mkdtemp(prefix="signrec-prop-"))
+    return Path(tempfile.mkdtemp(dir=scratch))
 
 
 # --- labels.csv -----------------------------------------------------------------------------------------------
@@ -52,8 +52,8 @@ CSV_TEXT = st.one_of(
 
 
 @given(CSV_TEXT)
-def test_read_labels_any_bytes(content: bytes) -> None:
-    path = _tmpdir() / "labels.csv"
+def test_read_labels_any_bytes(scratch: Path, content: bytes) -> None:
+    path = _tmpdir(scratch) / "labels.csv"
     path.write_bytes(content)
     samples = _outcome(lambda: read_labels(path), path)
     if samples is not None:
@@ -79,8 +79,8 @@ def test_read_labels_huge_field_names_file(tmp_path: Path) -> None:
 # --- .npy landmark files ------------------------------------------------------------------------------------
 
 @given(st.one_of(any_arrays().map(npy_bytes), damaged_npy(), landmark_arrays().map(npy_bytes)))
-def test_load_npy_any_content(content: bytes) -> None:
-    path = _tmpdir() / "clip.npy"
+def test_load_npy_any_content(scratch: Path, content: bytes) -> None:
+    path = _tmpdir(scratch) / "clip.npy"
     path.write_bytes(content)
     array = _outcome(lambda: landmarks.load(path), path)
     if array is not None:
@@ -91,8 +91,8 @@ def test_load_npy_any_content(content: bytes) -> None:
 
 @given(st.lists(st.one_of(any_arrays(), hnp.arrays(np.float64, 1662, elements=SPECIAL_FLOATS)), min_size=0,
                 max_size=3))
-def test_mpdata_sequence_any_frames(frames: list[np.ndarray]) -> None:
-    folder = _tmpdir() / "hello" / "0"
+def test_mpdata_sequence_any_frames(scratch: Path, frames: list[np.ndarray]) -> None:
+    folder = _tmpdir(scratch) / "hello" / "0"
     folder.mkdir(parents=True)
     for i, frame in enumerate(frames):
         (folder / f"{i}.npy").write_bytes(npy_bytes(frame))
@@ -142,8 +142,8 @@ def kaggle_tables(draw: st.DrawFn) -> pd.DataFrame:
 
 
 @given(st.one_of(kaggle_tables(), st.binary(max_size=200)))
-def test_kaggle_parquet_any_table(table: pd.DataFrame | bytes) -> None:
-    path = _tmpdir() / "1.parquet"
+def test_kaggle_parquet_any_table(scratch: Path, table: pd.DataFrame | bytes) -> None:
+    path = _tmpdir(scratch) / "1.parquet"
     if isinstance(table, bytes):
         path.write_bytes(table)
     else:
@@ -168,8 +168,8 @@ def test_kaggle_fractional_index_names_file(tmp_path: Path) -> None:
 @given(st.one_of(st.binary(max_size=200),
                  st.lists(st.lists(st.text(max_size=6), min_size=4, max_size=4), max_size=4).map(
                      lambda rows: _csv(["path", "participant_id", "sequence_id", "sign"], rows))))
-def test_kaggle_index_any_content(content: bytes) -> None:
-    path = _tmpdir() / "train.csv"
+def test_kaggle_index_any_content(scratch: Path, content: bytes) -> None:
+    path = _tmpdir(scratch) / "train.csv"
     path.write_bytes(content)
     items = _outcome(lambda: list(formats.IMPORTERS["kaggle"](path)), path)
     assert items is None or isinstance(items, list)
@@ -186,8 +186,8 @@ def _csv(header: list[str], rows: list[list[str]]) -> bytes:
 
 @given(st.one_of(any_arrays(), hnp.arrays(np.float32, st.tuples(st.sampled_from([0, 1, 5]), st.just(2), st.just(21),
                                                                  st.just(3)), elements=SPECIAL_FLOATS)))
-def test_read_hands_any_array(array: np.ndarray) -> None:
-    path = _tmpdir() / "seq.npy"
+def test_read_hands_any_array(scratch: Path, array: np.ndarray) -> None:
+    path = _tmpdir(scratch) / "seq.npy"
     path.write_bytes(npy_bytes(array))
     out = _outcome(lambda: formats.read_hands(path), path)
     if out is not None:

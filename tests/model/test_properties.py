@@ -78,8 +78,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _copy(model_dir: Path) -> Path:
-    path = Path(tempfile.mkdtemp(prefix="signrec-model-")) / "model"
+def _copy(model_dir: Path, scratch: Path) -> Path:
+    path = Path(tempfile.mkdtemp(dir=scratch)) / "model"
     shutil.copytree(model_dir, path)
     return path
 
@@ -103,8 +103,8 @@ HUGE = st.sampled_from([2**31, 10**12, 2**62, -1, 0, 1.5, True, "64"])
 
 
 @given(PATHS, st.one_of(json_values(), HUGE), st.booleans())
-def test_model_json_any_edit(model_dir: Path, where: tuple[str, ...], value: object, delete: bool) -> None:
-    path = _copy(model_dir)
+def test_model_json_any_edit(model_dir: Path, scratch: Path, where: tuple[str, ...], value: object, delete: bool) -> None:
+    path = _copy(model_dir, scratch)
     meta = json.loads((path / META).read_text())
     if not where:
         meta = value
@@ -125,8 +125,8 @@ def test_model_json_any_edit(model_dir: Path, where: tuple[str, ...], value: obj
                  st.tuples(st.integers(0, 4000), st.binary(min_size=1, max_size=16)).map(lambda t: ("flip", t)),
                  json_values().map(lambda v: ("header", v)),
                  st.sampled_from([2**63, 2**40, 0, 7]).map(lambda n: ("length", n))))
-def test_model_safetensors_any_damage(model_dir: Path, damage: tuple[str, object]) -> None:
-    path = _copy(model_dir)
+def test_model_safetensors_any_damage(model_dir: Path, scratch: Path, damage: tuple[str, object]) -> None:
+    path = _copy(model_dir, scratch)
     weights = path / WEIGHTS
     data = bytearray(weights.read_bytes())
     how, arg = damage
@@ -146,9 +146,9 @@ def test_model_safetensors_any_damage(model_dir: Path, damage: tuple[str, object
     _load(path)
 
 
-def test_model_json_huge_hparam_refused_without_allocating(model_dir: Path) -> None:
+def test_model_json_huge_hparam_refused_without_allocating(model_dir: Path, scratch: Path) -> None:
     """Regression: hparams edited to hidden=10**12 built the network before comparing it with the weights."""
-    path = _copy(model_dir)
+    path = _copy(model_dir, scratch)
     meta = json.loads((path / META).read_text())
     meta["model"]["hparams"]["hidden"] = 10**12
     (path / META).write_text(json.dumps(meta))
@@ -156,9 +156,9 @@ def test_model_json_huge_hparam_refused_without_allocating(model_dir: Path) -> N
         Classifier.load(path)
 
 
-def test_model_json_not_an_object(model_dir: Path) -> None:
+def test_model_json_not_an_object(model_dir: Path, scratch: Path) -> None:
     """Regression: a model.json holding a list or a number raised AttributeError."""
-    path = _copy(model_dir)
+    path = _copy(model_dir, scratch)
     (path / META).write_text("[1, 2]")
     with pytest.raises(SignrecError, match="model.json"):
         Classifier.load(path)
