@@ -305,9 +305,12 @@ def _check_meta(path: Path, meta: Any) -> tuple[list[str], FeatureSpec, str, dic
         raise ArtifactError(f"{path}: trained on landmark layout {meta.get('landmark_layout')!r}, this signrec "
                             f"produces {landmarks.LAYOUT!r}; retrain on landmarks of this layout")
     labels = meta.get("labels")
-    if not isinstance(labels, list) or not labels or len(set(labels)) != len(labels):
+    if (not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels)
+            or len(set(labels)) != len(labels)):
         raise ArtifactError(f"{path}: label map must be a non-empty list of distinct names, got {labels!r}")
     spec_dict = meta.get("feature_spec") or {}
+    if not isinstance(spec_dict, dict):
+        raise ArtifactError(f"{path}: invalid feature spec in {META} (expected an object, got {spec_dict!r})")
     current = FeatureSpec().version
     if spec_dict.get("version") != current:
         raise ArtifactError(f"{path}: feature spec version {spec_dict.get('version')!r}, this signrec computes "
@@ -321,7 +324,7 @@ def _check_meta(path: Path, meta: Any) -> tuple[list[str], FeatureSpec, str, dic
         raise ArtifactError(f"{path}: invalid landmark models in {META} (expected an object, got {made!r})")
     try:
         replace(ExtractSettings(), **{name: made[name] for name in MODEL_FIELDS if name in made})
-    except SignrecError as exc:
+    except (SignrecError, TypeError) as exc:  # TypeError: a list or an object where a name belongs
         raise ArtifactError(f"{path}: invalid landmark models in {META} ({exc})") from None
     model = meta.get("model") or {}
     hparams = model.get("hparams") or {} if isinstance(model, dict) else None
