@@ -162,3 +162,20 @@ def test_model_json_not_an_object(model_dir: Path, scratch: Path) -> None:
     (path / META).write_text("[1, 2]")
     with pytest.raises(SignrecError, match="model.json"):
         Classifier.load(path)
+
+
+@pytest.mark.parametrize("where, value", [(("labels",), [["Hi"], "Eat"]), (("feature_spec",), 3),
+                                          (("landmarks", "hand_model"), ["full"]), (("model",), [1]),
+                                          (("model", "name"), None)])
+def test_model_json_wrong_types_name_the_folder(model_dir: Path, scratch: Path, where: tuple[str, ...],
+                                                value: object) -> None:
+    """Regression (found by the properties above): these raised TypeError or AttributeError."""
+    path = _copy(model_dir, scratch)
+    meta = json.loads((path / META).read_text())
+    parent = meta
+    for key in where[:-1]:
+        parent = parent[key]
+    parent[where[-1]] = value
+    (path / META).write_text(json.dumps(meta))
+    with pytest.raises(SignrecError, match=str(path)):
+        Classifier.load(path)
