@@ -36,7 +36,7 @@ test-fast: lint
 
 # The slow half of RELIABILITY.md, outside `make test`: the property and fuzz tests with many examples, the crash
 # matrix (SIGKILL at random moments, 10 trials a command) and the load test (50 clients for 5 minutes, then 10
-# uploading videos). About 35 minutes on 2 cores; the model under load is the one the fuzz tests train.
+# uploading videos). The model under load is trained on the landmarks the tests extract (.pytest_cache).
 RELIABILITY_MODEL ?= $(CURDIR)/.cache/reliability-model
 reliability: setup
 	$(BIN)/pytest -q --hypothesis-profile=reliability tests/landmarks/test_properties.py \

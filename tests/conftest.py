@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 # No deadline: on a shared 2-core machine one example's time says nothing about a bug.
 settings.register_profile("fast", max_examples=20, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("reliability", max_examples=400, deadline=None,
+settings.register_profile("reliability", max_examples=200, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile("fast")
 
