@@ -3,7 +3,8 @@
     python benchmarks/crash.py [--trials 10] [--commands extract,import,train,pack,enroll] [--seed 0]
 
 For each command: one uninterrupted reference run; then, per trial, the same command in a fresh folder killed
-(SIGKILL to its whole process group, workers included) after a random fraction of the reference's duration,
+(SIGKILL to its whole process group, workers included) after 2-60 % of the reference run's duration (a rerun
+is often faster than the reference, which loads cold caches),
 then run again as a user would (train with --resume). Checked per trial: the rerun exits 0; no file under a
 final name is partial (every .npy loads, every .json and .csv parses); what atomic writes left behind
 (`.NAME.*.part` files) is counted; the results equal the reference (landmark arrays bit for bit, labels.csv,
@@ -118,11 +119,12 @@ def broken_files(out: Path) -> tuple[list[str], list[str]]:
 
 
 def same_result(name: str, ref: Path, out: Path) -> tuple[bool, str]:
-    if name == "train":
+    if name == "train":  # resumed training is compared by its test scores and epochs, not bit for bit
         a, b = (json.loads((d / "metrics.json").read_text()) for d in (ref, out))
-        key = next((k for k in ("test_acc", "test_top1", "top1") if k in a), None)
-        values = (a.get(key), b.get(key)) if key else (a, b)
-        return values[0] == values[1], f"test accuracy {values[0]} vs {values[1]}" if key else "metrics.json differ"
+        pick = {k: v for k, v in a["test"].items() if isinstance(v, int | float)}
+        got = {k: b["test"].get(k) for k in pick}
+        return pick == got and a["epochs"] == b["epochs"], f"test {got} epochs {b['epochs']} (reference {pick}, " \
+            f"epochs {a['epochs']})"
     ref_files = sorted(p.relative_to(ref) for p in ref.rglob("*.npy"))
     out_files = sorted(p.relative_to(out) for p in out.rglob("*.npy"))
     if ref_files != out_files:
@@ -158,7 +160,7 @@ def main() -> int:
                      "equal": 0, "notes": set()}
             for trial in range(args.trials):
                 out = work / f"{name}-{trial}"
-                stats["killed"] += kill_after(argv(out), rng.uniform(0.05, 0.95) * ref_s)
+                stats["killed"] += kill_after(argv(out), rng.uniform(0.02, 0.6) * ref_s)
                 stats["parts_after_kill"] += len(broken_files(out)[1]) if out.exists() else 0
                 code, _s, tail = run(argv(out) + (rerun_extra if out.exists() else []))
                 broken, parts = broken_files(out)

@@ -57,19 +57,19 @@ class RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.every, self.phase = pid, every, "start"
         self.samples: list[tuple[float, str, float]] = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._t0 = time.monotonic()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 self.samples.append((round(time.monotonic() - self._t0, 1), self.phase, round(rss_mb(self.pid), 1)))
             except OSError:
                 return
-            self._stop.wait(self.every)
+            self._halt.wait(self.every)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
     def of(self, phase: str) -> list[float]:
