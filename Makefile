@@ -10,7 +10,7 @@ export SIGNREC_DATA_MIRROR ?= $(abspath ../shared/data)
 
 WEB_VENDOR := src/signrec/serve/web/vendor
 
-.PHONY: setup browser demo test test-fast lint
+.PHONY: setup browser demo test test-fast lint reliability
 setup: $(VENV)/.installed $(WEB_VENDOR)/.complete
 
 # The on-device page's browser runtime (MediaPipe Holistic wasm, ONNX Runtime Web): pinned npm tarballs,
@@ -41,3 +41,16 @@ test: lint browser
 # The edit-test loop: the tests that need no real video, MediaPipe, training or browser (under a minute).
 test-fast: lint
 	$(BIN)/pytest -q -m "not slow"
+
+# The slow half of RELIABILITY.md, outside `make test`: the property and fuzz tests with many examples, the crash
+# matrix (SIGKILL at random moments, 10 trials a command) and the load test (50 clients for 5 minutes, then 10
+# uploading videos). The model under load is trained on the landmarks the tests extract (.pytest_cache).
+RELIABILITY_MODEL ?= $(CURDIR)/.cache/reliability-model
+reliability: setup
+	$(BIN)/pytest -q --hypothesis-profile=reliability tests/landmarks/test_properties.py \
+		tests/model/test_properties.py tests/recognize/test_properties.py tests/serve/test_fuzz.py
+	$(BIN)/python benchmarks/crash.py --trials 10
+	test -f $(RELIABILITY_MODEL)/model/model.json || $(BIN)/signrec train \
+		.pytest_cache/d/signrec-mlr511-tiny/labels.csv --out $(RELIABILITY_MODEL) --test-signers user07 \
+		--val-signers user06 --max-epochs 20 --patience 8
+	$(BIN)/python benchmarks/load.py $(RELIABILITY_MODEL)/model --json $(RELIABILITY_MODEL)/load.json

@@ -7,12 +7,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property-based tests: few examples in `make test`, many in `make reliability` (--hypothesis-profile=reliability).
+# No deadline: on a shared 2-core machine one example's time says nothing about a bug.
+settings.register_profile("fast", max_examples=20, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("reliability", max_examples=200, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("fast")
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_data_dir() -> Path:
     return Path(os.environ.get("SIGNREC_DATA_MIRROR") or REPO.parent / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder for property-based tests to make one fresh folder per example in (tempfile.mkdtemp(dir=scratch)):
+    pytest's tmp_path is shared by all examples of a test, and this one is cleaned up with pytest's others."""
+    return tmp_path_factory.mktemp("examples")
 
 
 @pytest.fixture(scope="session")

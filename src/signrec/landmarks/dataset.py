@@ -46,22 +46,34 @@ def read_labels(csv_path: str | os.PathLike) -> list[Sample]:
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: no such labels file")
-    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        columns = reader.fieldnames or []
-        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-        if missing:
-            raise DatasetError(f"{csv_path}: missing column(s) {missing}; found {columns}")
-        samples = []
-        for row_no, row in enumerate(reader, start=2):
-            path, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
-            if not path or not label:
-                raise DatasetError(f"{csv_path}:{row_no}: empty path or label")
-            signer = (row.get("signer") or "").strip() or None
-            extra = {k: v for k, v in row.items() if k not in ("path", "label", "signer") and k}
-            samples.append(Sample((csv_path.parent / path).resolve(), label, signer, extra))
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            samples = _read_rows(csv_path, csv.DictReader(fh))
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{csv_path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
+    except csv.Error as exc:  # an unclosed quote at the end, a field over the csv module's size limit
+        raise DatasetError(f"{csv_path}: not a readable CSV file ({exc})") from None
     if not samples:
         raise DatasetError(f"{csv_path}: no rows")
+    return samples
+
+
+def _read_rows(csv_path: Path, reader: csv.DictReader) -> list[Sample]:
+    """The rows of an open labels.csv; apart from read_labels so that its decoding errors are caught in one place."""
+    columns = reader.fieldnames or []
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise DatasetError(f"{csv_path}: missing column(s) {missing}; found {columns}")
+    samples = []
+    for row_no, row in enumerate(reader, start=2):
+        path, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
+        if not path or not label:
+            raise DatasetError(f"{csv_path}:{row_no}: empty path or label")
+        if "\0" in path:  # no file system takes it; pathlib would raise ValueError
+            raise DatasetError(f"{csv_path}:{row_no}: path contains a NUL character")
+        signer = (row.get("signer") or "").strip() or None
+        extra = {k: v for k, v in row.items() if k not in ("path", "label", "signer") and k}
+        samples.append(Sample((csv_path.parent / path).resolve(), label, signer, extra))
     return samples
 
 

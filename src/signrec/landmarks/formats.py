@@ -57,7 +57,10 @@ class FormatError(SignrecError):
 
 def from_mpdata_frames(frames: np.ndarray, source: str | os.PathLike = "<array>") -> np.ndarray:
     """Tutorial (T, 1662) vectors -> (T, 543, 3) landmarks; a part whose values are all zero becomes NaN."""
-    frames = np.asarray(frames, dtype=np.float32)
+    frames = np.asarray(frames)
+    if frames.dtype.kind not in "biuf":
+        raise FormatError(f"{source}: expected numbers, got values of type {frames.dtype}")
+    frames = frames.astype(np.float32)
     if frames.ndim != 2 or frames.shape[1] != MPDATA_SIZE:
         raise FormatError(f"{source}: expected frames of {MPDATA_SIZE} values, got shape {frames.shape}")
     out = landmarks.empty(len(frames))
@@ -113,9 +116,9 @@ def from_kaggle_table(table, source: str | os.PathLike = "<table>") -> np.ndarra
         raise FormatError(f"{source}: missing column(s) {missing}; found {list(table.columns)}")
     if table.empty:
         raise FormatError(f"{source}: no rows")
-    frame_ids, frame_rows = np.unique(table["frame"].to_numpy(), return_inverse=True)
+    frame_ids, frame_rows = np.unique(_numbers(table, "frame", source, whole=True), return_inverse=True)
     offsets = np.full(len(table), -1, dtype=np.int64)
-    index = table["landmark_index"].to_numpy()
+    index = _numbers(table, "landmark_index", source, whole=True).astype(np.int64)
     kinds = table["type"].astype(str).to_numpy()
     for kind, sl in landmarks.PARTS.items():  # Kaggle's `type` values are our part names
         rows = kinds == kind
@@ -126,8 +129,22 @@ def from_kaggle_table(table, source: str | os.PathLike = "<table>") -> np.ndarra
     if unknown:
         raise FormatError(f"{source}: unknown landmark type(s) {unknown}; expected {list(landmarks.PARTS)}")
     out = landmarks.empty(len(frame_ids))
-    out[frame_rows, offsets] = table[["x", "y", "z"]].to_numpy(dtype=np.float32)
+    out[frame_rows, offsets] = np.stack([_numbers(table, c, source) for c in "xyz"], axis=1)
     return out
+
+
+def _numbers(table, column: str, source: str | os.PathLike, whole: bool = False) -> np.ndarray:
+    """A column as numbers (float32, NaN for missing coordinates), or a FormatError naming the file and column:
+    parquet columns may hold text or mixed types, and a fractional or missing index would silently pick a point."""
+    try:
+        values = np.asarray(table[column].to_numpy(), dtype=np.float64)
+    except (ValueError, TypeError):
+        raise FormatError(f"{source}: column {column!r} is not numeric") from None
+    if whole:
+        if not np.isfinite(values).all() or (values != np.round(values)).any() or np.abs(values).max() > 2**53:
+            raise FormatError(f"{source}: column {column!r} must hold whole numbers (no gaps or fractions)")
+        return values
+    return values.astype(np.float32)
 
 
 # --- readers for one source item --------------------------------------------------------------------------

@@ -8,8 +8,10 @@ NaN, never zero, so that "missing" can not be mistaken for "at the image corner"
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -103,12 +105,27 @@ def read_npy(path: str | os.PathLike) -> np.ndarray:
             if fh.read(len(np.lib.format.MAGIC_PREFIX)) != np.lib.format.MAGIC_PREFIX:
                 raise LandmarkError(f"{path}: not a landmark .npy file (no NumPy .npy header; "
                                     f"{path.stat().st_size} bytes)")
+            _check_size(path, fh)
             fh.seek(0)
             return np.load(fh, allow_pickle=False)
     except FileNotFoundError:
         raise LandmarkError(f"{path}: no such file") from None
     except (ValueError, OSError, EOFError) as exc:
         raise LandmarkError(f"{path}: not a readable .npy file ({exc})") from None
+
+
+def _check_size(path: Path, fh: BinaryIO) -> None:
+    """Refuse a header that promises more data than the file holds before NumPy allocates it: a damaged or hostile
+    header of shape (10**15, 543, 3) would otherwise ask for petabytes (MemoryError) or for all the RAM there is."""
+    fh.seek(0)
+    version = np.lib.format.read_magic(fh)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _fortran, dtype = read_header(fh)
+    needed = math.prod(shape) * dtype.itemsize
+    available = os.fstat(fh.fileno()).st_size - fh.tell()
+    if not dtype.hasobject and needed > available:
+        raise LandmarkError(f"{path}: truncated or damaged .npy file (its header promises {needed} bytes of "
+                            f"{dtype} {shape}, the file holds {available})")
 
 
 def load(path: str | os.PathLike) -> np.ndarray:

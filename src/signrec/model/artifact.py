@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -244,6 +244,8 @@ class Classifier:
                                     f"again since, or exported by an older signrec); run `signrec export {path}`")
             return cls(labels, spec, name, hparams, meta=meta, runner=runner, backend=backend)
         try:
+            if not meta.get("enrollment"):  # a personal model's weights hold more than its base network's
+                _check_shapes(path, name, spec.n_features, len(labels), hparams)
             state = load_file(str(path / WEIGHTS))
             model = build_model(name, spec.n_features, len(labels), **hparams)
             if meta.get("enrollment"):
@@ -251,10 +253,24 @@ class Classifier:
 
                 model = PersonalModel.fitting(model, state)
             model.load_state_dict(state)
-        except (SafetensorError, RuntimeError, TypeError, KeyError) as exc:
+        except SignrecError as exc:  # an unknown model name or hyper-parameter in model.json
+            raise ArtifactError(f"{path / META}: {exc}") from None
+        except (SafetensorError, RuntimeError, TypeError, KeyError, ValueError, OverflowError) as exc:
             raise ArtifactError(f"{path}: weights do not fit model {name!r} with {len(labels)} labels and "
                                 f"{spec.n_features} features: {str(exc).splitlines()[0]}") from None
         return cls(labels, spec, name, hparams, model=model.eval(), meta=meta, backend=backend)
+
+
+def _check_shapes(path: Path, name: str, n_features: int, n_classes: int, hparams: dict[str, Any]) -> None:
+    """Compare the network model.json describes with the weights' shapes before allocating it: hyper-parameters
+    edited to huge sizes (hidden=10**12) would otherwise take all memory before load_state_dict could object."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build_model(name, n_features, n_classes, **hparams).state_dict().items()}
+    with safe_open(str(path / WEIGHTS), "pt") as weights:
+        found = {k: tuple(weights.get_slice(k).get_shape()) for k in weights.keys()}  # noqa: SIM118 (no __iter__)
+    if expected != found:
+        differ = sorted(set(expected) ^ set(found)) or [k for k in expected if expected[k] != found[k]]
+        raise RuntimeError(f"the weights differ in {differ[:3]}")
 
 
 def _weights_metadata(file: Path) -> dict[str, Any]:
@@ -285,7 +301,9 @@ def _not_a_model(path: Path) -> str:
     return f"{path}: not a signrec model folder (no {META})"
 
 
-def _check_meta(path: Path, meta: dict[str, Any]) -> tuple[list[str], FeatureSpec, str, dict[str, Any]]:
+def _check_meta(path: Path, meta: Any) -> tuple[list[str], FeatureSpec, str, dict[str, Any]]:
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{path / META}: expected a JSON object, got {type(meta).__name__}")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"{path}: model format version {meta.get('format_version')!r}; this signrec "
                             f"{__version__} reads version {FORMAT_VERSION}")
@@ -293,9 +311,12 @@ def _check_meta(path: Path, meta: dict[str, Any]) -> tuple[list[str], FeatureSpe
         raise ArtifactError(f"{path}: trained on landmark layout {meta.get('landmark_layout')!r}, this signrec "
                             f"produces {landmarks.LAYOUT!r}; retrain on landmarks of this layout")
     labels = meta.get("labels")
-    if not isinstance(labels, list) or not labels or len(set(labels)) != len(labels):
+    if (not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels)
+            or len(set(labels)) != len(labels)):
         raise ArtifactError(f"{path}: label map must be a non-empty list of distinct names, got {labels!r}")
     spec_dict = meta.get("feature_spec") or {}
+    if not isinstance(spec_dict, dict):
+        raise ArtifactError(f"{path}: invalid feature spec in {META} (expected an object, got {spec_dict!r})")
     current = FeatureSpec().version
     if spec_dict.get("version") != current:
         raise ArtifactError(f"{path}: feature spec version {spec_dict.get('version')!r}, this signrec computes "
@@ -305,9 +326,15 @@ def _check_meta(path: Path, meta: dict[str, Any]) -> tuple[list[str], FeatureSpe
     except (SignrecError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{path}: invalid feature spec in {META} ({exc})") from None
     made = meta.get("landmarks") or {}
+    if not isinstance(made, dict):
+        raise ArtifactError(f"{path}: invalid landmark models in {META} (expected an object, got {made!r})")
     try:
         replace(ExtractSettings(), **{name: made[name] for name in MODEL_FIELDS if name in made})
-    except SignrecError as exc:
+    except (SignrecError, TypeError) as exc:  # TypeError: a list or an object where a name belongs
         raise ArtifactError(f"{path}: invalid landmark models in {META} ({exc})") from None
     model = meta.get("model") or {}
-    return labels, spec, str(model.get("name")), dict(model.get("hparams") or {})
+    hparams = model.get("hparams") or {} if isinstance(model, dict) else None
+    if not isinstance(hparams, dict):
+        raise ArtifactError(f"{path}: invalid model in {META} (expected {{\"name\", \"hparams\": {{...}}}}, "
+                            f"got {model!r})")
+    return labels, spec, str(model.get("name")), hparams

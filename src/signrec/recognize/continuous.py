@@ -15,6 +15,7 @@ same state machine over a whole recording and classifies all cuts in one batch.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -282,6 +283,8 @@ def with_threshold(settings: StreamSettings, classifier: Classifier) -> StreamSe
 
 def segments(landmarks: np.ndarray, fps: float, **settings: Any) -> list[tuple[float, float, int, int]]:
     """Cut a whole recording into signs: (start s, end s, first frame, end frame exclusive) with padding."""
+    if not (isinstance(fps, int | float) and math.isfinite(fps) and fps > 0):
+        raise SignrecError(f"cutting a recording into signs needs its frame rate, got {fps}")
     s = StreamSettings.from_kwargs(**settings)
     seg = Segmenter(s)
     pad = int(round(s.pad * fps))

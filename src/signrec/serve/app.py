@@ -39,13 +39,15 @@ from fastapi import (
     UploadFile,
     WebSocket,
 )
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signrec import SignrecError, __version__, landmarks
@@ -233,13 +235,21 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
     """The FastAPI app serving `classifier` (a signrec.artifact.Classifier) under `settings`; with the model's
     folder, also the on-device page at /app/ (signrec.serve.web), which needs the folder's model.onnx."""
     settings = replace(settings, extract=classifier.landmark_settings(settings.extract))
-    video_pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="signrec-video")
+    pools: dict[str, ThreadPoolExecutor] = {}
     busy = {"videos": 0, "streams": 0}  # changed only on the event loop: no lock needed
+
+    def video_pool() -> ThreadPoolExecutor:
+        """The video workers, made on first use: an app served again after a shutdown (a second lifespan, as test
+        clients and some servers run) would otherwise answer every video with 500 from a pool already shut down."""
+        if "video" not in pools:
+            pools["video"] = ThreadPoolExecutor(settings.workers, thread_name_prefix="signrec-video")
+        return pools["video"]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        video_pool.shutdown(wait=False, cancel_futures=True)
+        if (pool := pools.pop("video", None)) is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     # /docs and /redoc with their scripts served from the package (fastapi-offline): no CDN, works offline
     app = FastAPIOffline(title="signrec", version=__version__, lifespan=lifespan, static_url="/docs-static",
@@ -262,6 +272,14 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
     @app.exception_handler(SignrecError)
     async def _input_error(_request: Request, exc: SignrecError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # FastAPI's and Starlette's only 400: a body not UTF-8, or broken multipart data
+            detail = str(exc.detail).rstrip(".")
+            return JSONResponse({"detail": f"the request body can not be parsed ({detail}): JSON must be UTF-8 "
+                                           "text, a file upload multipart form data"}, 422)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -329,7 +347,7 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
                         out.write(chunk)
                 loop = asyncio.get_running_loop()
                 try:
-                    array, info, ms = await loop.run_in_executor(video_pool, _extract_upload, path, settings)
+                    array, info, ms = await loop.run_in_executor(video_pool(), _extract_upload, path, settings)
                 except SignrecError as exc:
                     raise HTTPException(422, str(exc).replace(str(path), name)) from None
         finally:
