@@ -118,6 +118,7 @@ class StubClassifier:
     """Deterministic probabilities from the frames, computed the same way by the JS stub below."""
 
     labels = ["a", "b", "c"]
+    meta: dict = {}  # no calibrated threshold: the default, as the page's
 
     def predict_proba(self, sequences: list[np.ndarray]) -> np.ndarray:
         frames = sequences[0]

@@ -93,7 +93,8 @@ def test_resume_refuses_a_complete_run_and_other_settings_but_trains_it_longer(l
     assert capsys.readouterr().err.startswith(f"signrec train: error: {run} already holds a training run")
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == written
 
-    assert cli.main([*resume, "--max-epochs", "3", "--patience", "5", "--json"]) == 0
+    # the same command plus --resume (its settings repeated, unchanged) continues the run
+    assert cli.main([*args, "--resume", "--max-epochs", "3", "--patience", "5", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["epochs"] == 3
     assert logged_epochs(run) == [0, 1, 2]
     assert checkpoint(run, "last")["epoch"] == 2

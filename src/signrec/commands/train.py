@@ -116,12 +116,14 @@ RESUME_OVERRIDES = ("max_epochs", "patience", "devices", "num_nodes", "accelerat
 
 def run(args: argparse.Namespace) -> int:
     if args.resume:
-        fixed = [_option(name) for name in _given(args) if name not in RESUME_OVERRIDES]
+        saved = RunFolder(args.out).saved_config(loso=args.loso)
+        asked = config_from_args(args)  # the same command plus --resume repeats the run's settings: those may stay
+        fixed = [_option(name) for name in _given(args)
+                 if name not in RESUME_OVERRIDES and getattr(asked, name) != getattr(saved, name)]
         if fixed:
             raise SignrecError(f"--resume continues with the run's saved settings; {', '.join(fixed)} can not "
                                f"change (only {', '.join(_option(k) for k in RESUME_OVERRIDES)} may)")
-        saved = RunFolder(args.out).saved_config(loso=args.loso)
-        config = dataclasses.replace(saved, **{k: getattr(args, k) for k in _given(args)})
+        config = dataclasses.replace(saved, **{k: getattr(args, k) for k in _given(args) if k in RESUME_OVERRIDES})
         if saved.schedule == "onecycle" and config.max_epochs != saved.max_epochs:
             raise SignrecError("a one-cycle schedule is fixed to its max_epochs; resume without --max-epochs")
     else:
