@@ -87,6 +87,17 @@ def test_load_npy_any_content(scratch: Path, content: bytes) -> None:
         assert array.dtype == np.float32 and array.ndim == 3 and array.shape[1:] == (543, 3) and len(array) > 0
 
 
+def test_npy_header_python_can_not_tokenize(tmp_path: Path) -> None:
+    """Regression (found by the property above in a fresh clone): a header dict cut off inside a tuple made NumPy's
+    header parser raise tokenize.TokenError, which escaped as a traceback."""
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (3,\n"
+    header += b" " * (53 - len(header)) + b"\n"
+    path = tmp_path / "clip.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+    with pytest.raises(landmarks.LandmarkError, match="clip.npy: not a readable .npy file"):
+        landmarks.load(path)
+
+
 # --- MP_Data ------------------------------------------------------------------------------------------------
 
 @given(st.lists(st.one_of(any_arrays(), hnp.arrays(np.float64, 1662, elements=SPECIAL_FLOATS)), min_size=0,

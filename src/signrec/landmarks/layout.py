@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import tokenize
 from pathlib import Path
 from typing import BinaryIO
 
@@ -110,7 +111,8 @@ def read_npy(path: str | os.PathLike) -> np.ndarray:
             return np.load(fh, allow_pickle=False)
     except FileNotFoundError:
         raise LandmarkError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError) as exc:
+        # NumPy parses the header's text with Python's tokenizer: a damaged one raises its errors too
         raise LandmarkError(f"{path}: not a readable .npy file ({exc})") from None
 
 
