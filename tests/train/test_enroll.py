@@ -64,6 +64,16 @@ def test_enrolls_base_and_new_signs_into_an_ordinary_model_folder(base, person, 
     assert Classifier.load(tmp_path / "only").labels == ["Accept", "Buy", "Yogurt"] and only["only_enrolled"]
 
 
+def test_the_unknown_threshold_is_calibrated_on_takes_the_personal_head_did_not_see(base, person, tmp_path):
+    enroll(base, person, tmp_path / "mine", signer="ana", settings=FAST)
+    entry = Classifier.load(tmp_path / "mine").meta["unknown"]
+    assert entry["calibrated_on"].startswith("6 enrollment clips (ana's") and 0 < entry["threshold"] < 1
+    for label in ("Accept", "Buy", "Yogurt"):  # one clip of a sign: nothing to hold out, so no calibration
+        (person / label / "1.npy").unlink()
+    record = enroll(base, person, tmp_path / "one", settings=FAST)
+    assert "unknown" not in Classifier.load(tmp_path / "one").meta and record["unknown"].startswith("not calibrated")
+
+
 def test_the_personal_part_is_in_the_exported_onnx_graph(base, person, tmp_path):
     from signrec.model.export import export_onnx
 

@@ -4,7 +4,8 @@ A classifier always picks one of its signs. Two things make its answer `unknown`
 - no hand in any frame: nobody signed (hands down, nobody in the picture), whatever the classifier says;
 - the best class's probability is below the model's threshold, calibrated when it was trained: the level that
   keeps `KEEP` of the validation clips (signers the weights never trained on; never the test signers). It is
-  stored in model.json (`unknown`). A model without one (trained before) uses DEFAULT_THRESHOLD.
+  stored in model.json (`unknown`). A personal model (train/enroll.py) is calibrated on the person's own clips,
+  each scored by a personal model fitted without that take. A model without one (trained before) uses DEFAULT_THRESHOLD.
 benchmarks/unknown.py measures how well this tells the model's signs from other signs, another sign language
 and stretches without signing (BENCHMARKS.md, "Not a sign").
 """
@@ -25,11 +26,12 @@ DEFAULT_THRESHOLD = 0.4
 _HANDS = np.r_[landmarks.PARTS["left_hand"], landmarks.PARTS["right_hand"]]
 
 
-def calibrate(val_proba: np.ndarray, where: str) -> dict[str, Any]:
-    """The model.json `unknown` entry from the validation clips' probabilities (N, C); `where` says which."""
+def calibrate(val_proba: np.ndarray, where: str, clips: str = "validation clips") -> dict[str, Any]:
+    """The model.json `unknown` entry from the probabilities (N, C) of clips the weights never trained on;
+    `where` says which."""
     best = np.asarray(val_proba).max(axis=1)
     return {"score": "max_probability", "threshold": round(float(np.quantile(best, 1 - KEEP)), 4), "keeps": KEEP,
-            "calibrated_on": f"{len(best)} validation clips ({where})"}
+            "calibrated_on": f"{len(best)} {clips} ({where})"}
 
 
 def threshold(meta: dict[str, Any]) -> float:

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from signrec import SignrecError
+from signrec.model import unknown
 from signrec.model.personal import PersonalModel
 
 
@@ -118,6 +119,28 @@ def personal_head(head: nn.Module, z: Tensor, y: Tensor, rows: Sequence[int | No
         (loss + settings.anchor * pull).backward()
         optimiser.step()
     return head.eval()
+
+
+def held_out_proba(model: nn.Module, z: Tensor, y: Tensor, source: np.ndarray, take: np.ndarray,
+                   rows: Sequence[int | None], settings: EnrollSettings) -> np.ndarray | None:
+    """Each clip's probabilities (N, C) under a personal model fitted without that clip's take
+    (leave-one-take-out): how sure the personal model is of this person's clips it has not seen, which is what
+    its unknown threshold is calibrated on. None when a sign has a single clip, so no take can be held out.
+
+    z, y hold every view; source[i] is view i's clip and take[j] is clip j's repetition number within its sign.
+    """
+    first = np.flatnonzero(np.r_[True, source[1:] != source[:-1]])   # each clip's view as it was recorded
+    counts = np.bincount(y[first].numpy())
+    if counts[counts > 0].min() < 2:
+        return None
+    proba = np.zeros((len(take), len(rows)))
+    for fold in np.unique(take):
+        held = np.flatnonzero(take == fold)
+        rest = ~np.isin(source, held)
+        fitted = adapt(model, z[rest], y[rest], rows, settings)
+        with torch.no_grad():
+            proba[held] = torch.softmax(fitted.head(z[first[held]]), dim=1).numpy()
+    return proba
 
 
 def _replace(head: nn.Module, old: nn.Module, new: nn.Module) -> nn.Module:
@@ -242,6 +265,8 @@ def enroll(base_path: str | os.PathLike, data: str | os.PathLike, out: str | os.
     z = torch.from_numpy(classifier.embed(seen))
     y = torch.tensor([labels.index(kept[i].label) for i in source])
     personal = adapt(model, z, y, rows, settings)
+    take = np.array([[s.label for s in kept[:i]].count(s.label) for i, s in enumerate(kept)])
+    held = held_out_proba(model, z, y, source, take, rows, settings)
     with torch.no_grad():
         clean = np.flatnonzero(np.r_[True, source[1:] != source[:-1]])
         own = float((personal.head(z[clean]).argmax(1) == y[clean]).float().mean())
@@ -261,6 +286,13 @@ def enroll(base_path: str | os.PathLike, data: str | os.PathLike, out: str | os.
     meta = {k: v for k, v in classifier.meta.items() if k not in ("metrics", "unknown", "card")}
     result = Classifier(labels, classifier.spec, classifier.model_name, classifier.hparams, model=personal,
                         meta={**meta, "enrollment": record})
+    if held is not None:
+        result.meta["unknown"] = unknown.calibrate(
+            held, f"{record['signer'] or 'the person'}'s, each scored by a personal model fitted without its take",
+            clips="enrollment clips")
+    else:
+        record["unknown"] = (f"not calibrated: a sign has a single clip, so no take can be held out; the default "
+                             f"threshold {unknown.DEFAULT_THRESHOLD} is used")
     result.meta["card"] = model_card(result.describe())
     result.save(out)
     return record
