@@ -81,6 +81,9 @@ def test_without_the_key_enroll_is_refused_before_its_body_is_read(untrained: Pa
     ({"a\\..\\..\\evil.npy": b"x", "labels.csv": b"path,label\n"}, "not a plain relative path"),
     ({"run.sh": b"rm -rf /", "labels.csv": b"path,label\n"}, "only labels.csv, manifest.json"),
     ({"a/x.npy": b"x"}, "no labels.csv"),
+    ({"a.npy": b"x", "a.npy/b.npy": b"x"}, "can not be unpacked"),
+    ({"labels.csv": b"path,label\n/etc/hostname.npy,A\n"}, "a file outside the zip"),
+    ({"labels.csv": b"path,label\n../../base/model.safetensors.npy,A\n"}, "a file outside the zip"),
     ({"big.npy": bytes(3 * 2**20), "labels.csv": b"path,label\n"}, "unpacks to 3.0 MB"),
 ])
 def test_unsafe_or_wrong_zips_are_a_clear_422_and_write_nothing_outside(untrained: Path, tmp_path: Path,

@@ -1,10 +1,12 @@
 """An enrollment upload as a dataset folder: the recording page's zip, or landmark .npy / video files with a label
 each. A zip is unpacked by hand, never with `extractall`: only labels.csv, manifest.json, .npy and video entries
 under plain relative names, at most `max_bytes` decompressed in all (counted as they are written, whatever the
-entry headers claim), so an archive can neither write outside the folder nor fill the disk."""
+entry headers claim), and a labels.csv whose rows all name files of the zip, so an archive can neither write
+outside the folder, nor fill the disk, nor have the server read its own files."""
 
 from __future__ import annotations
 
+import errno
 import re
 import zipfile
 from collections.abc import Sequence
@@ -12,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from signrec import SignrecError
-from signrec.landmarks.dataset import VIDEO_EXTENSIONS, Sample, write_labels
+from signrec.landmarks.dataset import VIDEO_EXTENSIONS, Sample, read_labels, write_labels
 
 ZIP_MAGIC = b"PK\x03\x04"
 MAX_ENTRIES = 2000
@@ -64,19 +66,29 @@ def unpack_zip(archive: BinaryIO, out: Path, max_bytes: int) -> Path:
                     raise UploadError(f"zip entry {info.filename!r} is in the zip twice")
                 seen.add(path.as_posix().casefold())
                 target = out.joinpath(*path.parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as source, open(target, "wb") as sink:
-                    while chunk := source.read(CHUNK):
-                        written += len(chunk)
-                        if written > max_bytes:
-                            raise UploadError(f"the zip unpacks to more than {max_bytes / 2**20:.3g} MB, this "
-                                              "server's limit")
-                        sink.write(chunk)
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(info) as source, open(target, "wb") as sink:
+                        while chunk := source.read(CHUNK):
+                            written += len(chunk)
+                            if written > max_bytes:
+                                raise UploadError(f"the zip unpacks to more than {max_bytes / 2**20:.3g} MB, this "
+                                                  "server's limit")
+                            sink.write(chunk)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise
+                    raise UploadError(f"zip entry {info.filename!r} can not be unpacked ({exc.strerror}): a file "
+                                      "and a folder of the same name, or a name too long") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
         raise UploadError(f"the upload is not a readable zip ({exc})") from None
     tables = sorted(out.rglob("labels.csv"), key=lambda p: len(p.parts))
     if not tables:
         raise UploadError("the zip has no labels.csv (the recording page's zip has one at its top)")
+    inside = out.resolve()
+    for row, sample in enumerate(read_labels(tables[0]), start=2):
+        if not sample.path.resolve().is_relative_to(inside):
+            raise UploadError(f"labels.csv line {row} names a file outside the zip; every row must name a file in it")
     return tables[0]
 
 
