@@ -65,6 +65,9 @@ from signrec.video.sources import open_source
 log = logging.getLogger("signrec.server")
 
 STATIC_DIR = Path(__file__).with_name("static")
+PAGE_DIR = Path(__file__).parent / "web" / "page"
+SHARED_ASSETS = ("style.css", "draw.js")
+"""Files of the on-device page (web/page/) that the server-side page at / uses too: one copy of each."""
 IMAGE_SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
 
 
@@ -404,6 +407,8 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
         except vendor.VendorError as exc:
             log.warning("no on-device page at %s/: %s", routes.PREFIX, exc)
     if STATIC_DIR.is_dir():
+        for name in SHARED_ASSETS:
+            app.add_api_route(f"/static/{name}", _shared_asset(PAGE_DIR / name), include_in_schema=False)
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
         @app.get("/", include_in_schema=False)
@@ -411,6 +416,13 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
             return FileResponse(STATIC_DIR / "index.html")
 
     return app
+
+
+def _shared_asset(path: Path) -> Any:
+    async def asset() -> FileResponse:
+        return FileResponse(path)
+
+    return asset
 
 
 def _extract_upload(path: Path, settings: ServerSettings) -> tuple[np.ndarray, dict, float]:
