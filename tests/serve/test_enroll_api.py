@@ -210,3 +210,14 @@ def test_enroll_from_single_landmark_files(mlr511_tiny_model: Path, mlr511_tiny_
         assert answer.status_code == 200, answer.json()
         assert answer.json()["model"]["name"] == "Ana-María"
         assert answer.json()["enrollment"]["signs"] == {s.label: 1 for s in rows}
+
+
+def test_enroll_from_an_uploaded_video(mlr511_tiny_model: Path, shared_data: Path, tmp_path: Path) -> None:
+    """A video is extracted on the server with the model's landmark settings; only its landmarks are used."""
+    video = shared_data / "mlr511_arsl" / "videos" / "user07" / "G01" / "R01.mp4"  # "Hi", a signer never seen
+    settings = ServerSettings(models_dir=str(tmp_path / "mine"))
+    with TestClient(create_app(Classifier.load(mlr511_tiny_model), settings, model_dir=mlr511_tiny_model)) as c:
+        answer = c.post("/v1/enroll", data={"signer": "v", "labels": ["Wave"], "use": "false"},
+                        files=[("files", ("clip.mp4", video.read_bytes()))])
+        assert answer.status_code == 200, answer.json()
+        assert answer.json()["model"]["new_signs"] == ["Wave"] and answer.json()["in_use"] == "base"
