@@ -192,6 +192,8 @@ def test_enroll_from_the_page_zip_switches_every_route_and_back(mlr511_tiny_mode
         assert client.get("/v1/model", headers=KEY).json()["labels"] == ["Eat", "Hi", "Sleep"]
         assert client.get("/app/model.json", headers=KEY).json()["name"] == "base"
     assert _digest(model) == before, "the base model folder is only read"
+    record = json.loads((tmp_path / "mine" / "tester" / "model.json").read_text())["enrollment"]
+    assert record["data"].startswith("an upload") and "signrec-enroll-" not in json.dumps(record)
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["tester", "tester-2"], "no temporary left"
     # a restarted server offers the personal models it finds
     with TestClient(create_app(Classifier.load(model), settings, model_dir=model)) as client:

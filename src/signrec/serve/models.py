@@ -147,6 +147,13 @@ class ModelShelf:
         try:
             record = enroll(self.base.path, data, work / "model", signer=signer)
             personal = Classifier.load(work / "model")
+            # the upload's folder is temporary: model.json names the upload, and files by their place in it
+            upload = str(data.parent.resolve())
+            record["data"] = "an upload to signrec serve (POST /v1/enroll)"
+            record["skipped_files"] = {path.replace(upload, "upload"): why.replace(upload, "upload")
+                                       for path, why in record["skipped_files"].items()}
+            personal.meta["enrollment"] = record
+            personal.save_meta(work / "model")
             export_onnx(personal, work / "model" / ONNX, check_sequences(personal, [data]))
             with self._lock:
                 name = name or self._free_name(signer)
