@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from signrec import cli
-from signrec.evaluate.card import card_text, model_card
+from signrec.evaluate.card import card_text, expected_accuracy, model_card
 from signrec.model.artifact import Classifier
 
 
@@ -26,6 +26,20 @@ def test_card_of_a_held_out_signer_and_of_a_loso_run() -> None:
     assert "top-1 90.0% on average, 80% to 100% (leave one signer out, 3 signers)" in text
     assert "after enrolling 3 clips per sign: top-1 99.0%" in text
     assert model_card({"labels": ["a"]})["new_person"]["how"].startswith("not measured")
+
+
+def test_expected_accuracy_in_one_line_for_a_base_and_a_personal_model() -> None:
+    base = {"new_person": {"how": "leave one signer out", "folds": 3, "top1_mean": 0.9, "top1_min": 0.8,
+                           "top1_max": 1.0}, "after_enrollment": {"1": {"mean": 0.97}, "3": {"mean": 0.99}}}
+    assert expected_accuracy(base) == "top-1 90.0% on a new person (80% to 100%, leave one signer out, 3 signers)"
+    personal = {"enrolled": {"signer": "ana", "signs": {"a": 3, "b": 4}}}
+    assert expected_accuracy(personal, base).startswith("top-1 99.0% expected (benchmark: enrolling 3 clips per sign")
+    two = {"enrolled": {"signer": "ana", "signs": {"a": 2, "b": 4}}}
+    assert expected_accuracy(two, base).startswith("top-1 97.0% expected (benchmark: enrolling 1 clip per sign")
+    unmeasured = {"new_person": {"how": "not measured"}}
+    assert expected_accuracy(personal, unmeasured) == ("not measured for this person; the base model's: not "
+                                                       "measured (train with --test-signers, or make the card from "
+                                                       "a --loso run)")
 
 
 def test_card_command_writes_model_json_and_evaluate_shows_it(mlr511_tiny_model: Path, mlr511_tiny_landmarks: Path,

@@ -37,9 +37,11 @@ CLOSE_CODES = {1000, 1009, 4401, 4422, 4429}
 
 
 @pytest.fixture(scope="module")
-def app(mlr511_tiny_model):
-    # A small upload limit keeps generated bodies cheap and reaches the 413 paths.
-    return create_app(Classifier.load(mlr511_tiny_model), ServerSettings(max_upload_mb=1, max_duration_s=5))
+def app(mlr511_tiny_model, tmp_path_factory):
+    # A small upload limit keeps generated bodies cheap and reaches the 413 paths; with the model's folder, the
+    # enrollment endpoints are live (personal models go to a folder of this test's).
+    settings = ServerSettings(max_upload_mb=1, max_duration_s=5, models_dir=str(tmp_path_factory.mktemp("personal")))
+    return create_app(Classifier.load(mlr511_tiny_model), settings, model_dir=mlr511_tiny_model)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +51,11 @@ def api_schema(app):
 
 # schemathesis' own pytest integration (schemathesis.pytest.from_fixture) fails under pytest 9
 # ("'Function' object has no attribute '_nodeid'"), so each operation's strategy is run with hypothesis directly.
-OPERATIONS = ["GET /healthz", "GET /v1/model", "POST /v1/predict/landmarks", "POST /v1/predict"]
+OPERATIONS = ["GET /healthz", "GET /v1/model", "POST /v1/predict/landmarks", "POST /v1/predict", "GET /v1/models",
+              "POST /v1/models/{name}/use", "POST /v1/enroll"]
 CASES = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [
-    (op, GenerationMode.NEGATIVE) for op in OPERATIONS if op != "GET /healthz"]  # /healthz takes nothing to break
+    (op, GenerationMode.NEGATIVE) for op in OPERATIONS if op not in ("GET /healthz", "GET /v1/models")]
+# /healthz and /v1/models take nothing to break
 """Every operation with valid requests, and every one that takes parameters or a body with invalid ones."""
 
 

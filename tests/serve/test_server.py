@@ -26,8 +26,9 @@ from signrec.cli import build_parser, main
 from signrec.commands.serve import settings_from_args
 from signrec.landmarks.dataset import read_labels
 from signrec.model.artifact import Classifier
-from signrec.serve.app import RedactKey, create_app
+from signrec.serve.app import STATIC_DIR, RedactKey, create_app
 from signrec.serve.settings import ServerSettings
+from signrec.serve.web import bundle
 
 HELD_OUT = "user07"  # the tiny model's test signer: never seen in training or early stopping
 
@@ -81,6 +82,11 @@ def test_health_model_docs_and_page(client: TestClient, classifier: Classifier) 
     page = client.get("/")
     assert page.status_code == 200 and "/v1/stream" in client.get("/static/app.js").text
     assert 'id="top"' in page.text
+    for name in ("style.css", "draw.js"):  # one copy each, the on-device page's, served to both pages
+        shared = client.get(f"/static/{name}")
+        assert shared.status_code == 200 and shared.content == (bundle.PAGE_DIR / name).read_bytes()
+        assert not (STATIC_DIR / name).exists()
+    assert client.get("/static/draw.js").headers["content-type"].startswith("text/javascript")
 
 
 def test_predict_landmarks_held_out_signer(client: TestClient, held_out: list[tuple[str, np.ndarray]]) -> None:

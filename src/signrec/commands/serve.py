@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="videos processed at once [%(default)s]")
     parser.add_argument("--max-streams", type=options.number(int, ranges.AT_LEAST_ONE), default=defaults.max_streams,
                         help="live WebSocket streams at once [%(default)s]")
+    parser.add_argument("--models-dir", type=Path, metavar="DIR",
+                        help="where POST /v1/enroll writes personal models, and where earlier ones are found "
+                             "[personal/ beside the model folder]")
+    parser.add_argument("--max-enroll-mb", type=options.number(float, ranges.POSITIVE),
+                        default=defaults.max_enroll_mb,
+                        help="largest enrollment upload once unpacked (a zip's files together), in MB [%(default)s]")
     parser.add_argument("--quiet", action="store_true", help="no log line per request (warnings and errors only)")
     parser.epilog = ("Exit status: 0 stopped with Ctrl+C, 2 bad usage, a model that can not be loaded or an address "
                      "that can not be listened on (such as a port already in use).")
@@ -63,7 +69,9 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     key = read_key_file(args.api_key_file) if args.api_key_file else args.api_key or os.environ.get("SIGNREC_API_KEY")
     return ServerSettings(api_key=key or None, cors_origins=tuple(args.cors_origins),
                           max_upload_mb=args.max_upload_mb, max_duration_s=args.max_duration_s,
-                          max_fps=args.max_fps, workers=args.workers, max_streams=args.max_streams)
+                          max_fps=args.max_fps, workers=args.workers, max_streams=args.max_streams,
+                          models_dir=str(args.models_dir) if args.models_dir else None,
+                          max_enroll_mb=args.max_enroll_mb)
 
 
 def run(args: argparse.Namespace) -> int:

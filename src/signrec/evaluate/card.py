@@ -94,3 +94,26 @@ def card_text(card: Mapping[str, Any]) -> str:
 
 def _few(items: list[str], k: int = 6) -> str:
     return ", ".join(items[:k]) + (f" and {len(items) - k} more" if len(items) > k else "")
+
+
+def expected_accuracy(card: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> str:
+    """One line a page shows beside the model: the top-1 a person can expect. A personal model's is its base
+    model's benchmark after enrolling as many clips per sign (`base`: the base model's card), else the base's
+    figure on a new person as a floor; a figure never measured is said to be so."""
+    if card.get("enrolled"):
+        counts = list(((card["enrolled"] or {}).get("signs") or {}).values()) or [0]
+        after = (base or {}).get("after_enrollment") or card.get("after_enrollment") or {}
+        ks = sorted((int(k) for k in after if str(k).isdigit() and int(k) <= min(counts)), reverse=True)
+        if ks:
+            figures = {str(k): v for k, v in after.items()}[str(ks[0])]
+            return (f"top-1 {figures['mean']:.1%} expected (benchmark: enrolling {ks[0]} clip"
+                    f"{'s' if ks[0] != 1 else ''} per sign on people the base model never saw)")
+        floor = expected_accuracy(base) if base else "not measured"
+        return f"not measured for this person; the base model's: {floor}"
+    person = card.get("new_person") or {}
+    if "top1_mean" in person:
+        return (f"top-1 {person['top1_mean']:.1%} on a new person ({person['top1_min']:.0%} to "
+                f"{person['top1_max']:.0%}, leave one signer out, {person['folds']} signers)")
+    if "top1" in person:
+        return f"top-1 {person['top1']:.1%} on a new person ({person['clips']} clips of {_few(person['signers'])})"
+    return "not measured (train with --test-signers, or make the card from a --loso run)"

@@ -1,8 +1,9 @@
 """`signrec serve`: a model behind HTTP and WebSocket, with a live web page at `/`.
 
 Endpoints: `POST /v1/predict` (video upload), `POST /v1/predict/landmarks` (JSON frames),
-`WS /v1/stream` (JPEG or landmark frames in, rolling predictions out), `GET /v1/model`,
-`GET /healthz`; OpenAPI docs at `/docs`. MediaPipe and the classifier run in worker threads,
+`WS /v1/stream` (JPEG or landmark frames in, rolling predictions out), `GET /v1/model`, `GET /v1/models`,
+`POST /v1/models/{name}/use`, `POST /v1/enroll` (serve/models.py), `GET /healthz`; OpenAPI docs at `/docs`.
+MediaPipe and the classifier run in worker threads,
 never on the event loop, so one slow video does not stall other clients. Every bad input gets
 a 4xx JSON answer `{"detail": "<one sentence>"}`; limits on upload size, duration and frame rate keep one
 client from exhausting the server.
@@ -53,6 +54,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from signrec import SignrecError, __version__, landmarks
 from signrec.landmarks.dataset import VIDEO_EXTENSIONS
 from signrec.model import unknown
+from signrec.serve.models import ModelShelf, add_routes
 from signrec.serve.schemas import LAYOUT_HELP, Error, LandmarkRequest, ModelInfo, Prediction
 from signrec.serve.settings import API_KEY_HEADER, ServerSettings
 from signrec.serve.stream import _refuse, _run_stream
@@ -63,6 +65,9 @@ from signrec.video.sources import open_source
 log = logging.getLogger("signrec.server")
 
 STATIC_DIR = Path(__file__).with_name("static")
+PAGE_DIR = Path(__file__).parent / "web" / "page"
+SHARED_ASSETS = ("style.css", "draw.js")
+"""Files of the on-device page (web/page/) that the server-side page at / uses too: one copy of each."""
 IMAGE_SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
 
 
@@ -233,8 +238,12 @@ class _BodyLimit:
 def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
                model_dir: str | os.PathLike | None = None) -> FastAPI:
     """The FastAPI app serving `classifier` (a signrec.artifact.Classifier) under `settings`; with the model's
-    folder, also the on-device page at /app/ (signrec.serve.web), which needs the folder's model.onnx."""
+    folder, also the on-device page at /app/ (signrec.serve.web), which needs the folder's model.onnx, and
+    enrollment of personal models into settings.models_dir (default: `personal/` beside the model folder)."""
     settings = replace(settings, extract=classifier.landmark_settings(settings.extract))
+    folder = Path(model_dir) if model_dir is not None else None
+    shelf = ModelShelf(classifier, folder, Path(settings.models_dir) if settings.models_dir
+                       else folder.resolve().parent / "personal" if folder else None)
     pools: dict[str, ThreadPoolExecutor] = {}
     busy = {"videos": 0, "streams": 0}  # changed only on the event loop: no lock needed
 
@@ -262,7 +271,6 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=[API_KEY_HEADER, "Content-Type"])
-    labels = list(classifier.labels)
     key_doc = [Security(APIKeyHeader(name=API_KEY_HEADER, auto_error=False))]  # for OpenAPI; _KeyGate checks it
 
     def check_key(given: str | None) -> bool:
@@ -292,8 +300,9 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
     def classify(array: np.ndarray, k: int) -> tuple[dict[str, Any], float]:
         """{"label", "unknown_reason", "top"} for one sequence (model.unknown decides unknown), and its time in ms."""
         start = time.perf_counter()
+        classifier = shelf.current.classifier
         probs = np.asarray(classifier.predict_proba([array]))[0]
-        top = _top(labels, probs, k)
+        top = _top(list(classifier.labels), probs, k)
         why = ("no hand in any frame" if unknown.no_hands(array)
                else unknown.reason(top[0]["p"], unknown.threshold(classifier.meta), "unknown" in classifier.meta))
         answer = {"label": unknown.UNKNOWN if why else top[0]["label"], "unknown_reason": why, "top": top}
@@ -302,15 +311,19 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, Any]:
         """Liveness for load balancers; needs no key."""
-        return {"status": "ok", "labels": len(labels), "busy_videos": busy["videos"], "streams": busy["streams"]}
+        return {"status": "ok", "labels": len(shelf.current.classifier.labels), "busy_videos": busy["videos"],
+                "streams": busy["streams"]}
 
     @app.get("/v1/model", response_model=ModelInfo, dependencies=key_doc, responses=ERRORS,
              tags=["model"])
     async def model_info() -> dict[str, Any]:
-        """Labels, feature spec, the landmark models, training metrics and this server's limits."""
+        """The model in use: its name, labels, feature spec, the landmark models, training metrics and this
+        server's limits."""
+        classifier = shelf.current.classifier
         meta = dict(getattr(classifier, "meta", {}) or {})
         made = {name: getattr(settings.extract, name) for name in MODEL_FIELDS}
-        return {"labels": labels, "spec": classifier.spec.to_dict(), "layout": landmarks.LAYOUT, "landmarks": made,
+        return {"name": shelf.current.name, "labels": list(classifier.labels), "spec": classifier.spec.to_dict(),
+                "layout": landmarks.LAYOUT, "landmarks": made,
                 "metrics": meta.get("metrics"), "meta": meta, "backend": classifier.backend, "limits": settings.public(),
                 "version": __version__}
 
@@ -381,18 +394,21 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
             return
         busy["streams"] += 1
         try:
-            await _run_stream(websocket, classifier, settings, fps)
+            await _run_stream(websocket, shelf.current.classifier, settings, fps)
         finally:
             busy["streams"] -= 1
 
+    add_routes(app, shelf, settings, key_doc, ERRORS)
     if model_dir is not None:
         from signrec.serve.web import routes, vendor
 
         try:
-            routes.mount(app, classifier, Path(model_dir), check_key)
+            routes.mount(app, shelf, check_key)
         except vendor.VendorError as exc:
             log.warning("no on-device page at %s/: %s", routes.PREFIX, exc)
     if STATIC_DIR.is_dir():
+        for name in SHARED_ASSETS:
+            app.add_api_route(f"/static/{name}", _shared_asset(PAGE_DIR / name), include_in_schema=False)
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
         @app.get("/", include_in_schema=False)
@@ -400,6 +416,13 @@ def create_app(classifier: Any, settings: ServerSettings = ServerSettings(),
             return FileResponse(STATIC_DIR / "index.html")
 
     return app
+
+
+def _shared_asset(path: Path) -> Any:
+    async def asset() -> FileResponse:
+        return FileResponse(path)
+
+    return asset
 
 
 def _extract_upload(path: Path, settings: ServerSettings) -> tuple[np.ndarray, dict, float]:

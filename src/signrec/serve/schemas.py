@@ -37,6 +37,7 @@ class Prediction(BaseModel):
 
 
 class ModelInfo(BaseModel):
+    name: str = Field(description='the model in use: "base", or a personal model (GET /v1/models)')
     labels: list[str]
     spec: dict[str, Any]
     layout: str
@@ -47,6 +48,37 @@ class ModelInfo(BaseModel):
     backend: str
     limits: dict[str, Any]
     version: str
+
+
+class ModelEntry(BaseModel):
+    name: str = Field(description='"base" (the model the server was started with) or a personal model\'s name')
+    base: bool
+    in_use: bool
+    labels: list[str]
+    signer: str | None = Field(description="whose personal model it is (None: the base model)")
+    new_signs: list[str] = Field(description="signs the base model did not know, added by enrollment")
+    card: dict[str, Any] = Field(description="the model card (`signrec card`): accuracy measured on new people, "
+                                             "after enrollment, the unknown threshold")
+    expected_accuracy: str = Field(description="the top-1 a person can expect, in words, from the card")
+
+
+class ModelList(BaseModel):
+    in_use: str
+    models: list[ModelEntry]
+
+
+class Enrollment(BaseModel):
+    signer: str | None
+    signs: dict[str, int] = Field(description="clips used per sign")
+    new_signs: list[str]
+    skipped_files: list[str] = Field(description="why each clip left out was left out (no hand found, ...)")
+    seconds: float
+
+
+class Enrolled(BaseModel):
+    model: ModelEntry = Field(description="the new personal model, with its card")
+    in_use: str = Field(description="the model in use after this request")
+    enrollment: Enrollment
 
 
 class Error(BaseModel):

@@ -42,10 +42,14 @@ class ServerSettings:
     """Video requests waiting or running before new ones get 429."""
     max_streams: int = 4
     """Concurrent WebSocket streams (each holds one Holistic)."""
+    models_dir: str | None = None
+    """Where POST /v1/enroll writes personal models (None: `personal/` beside the served model's folder)."""
+    max_enroll_mb: float = 200.0
+    """Largest enrollment upload once unpacked (a zip's entries together)."""
     extract: ExtractSettings = field(default_factory=ExtractSettings)
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_mb", "max_duration_s", "max_fps"):
+        for name in ("max_upload_mb", "max_duration_s", "max_fps", "max_enroll_mb"):
             if not getattr(self, name) > 0:
                 raise SignrecError(f"{name} must be > 0, got {getattr(self, name)}")
         for name in ("top_k", "workers", "max_queue", "max_streams"):
@@ -55,6 +59,10 @@ class ServerSettings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_enroll_bytes(self) -> int:
+        return int(self.max_enroll_mb * 1024 * 1024)
 
     @property
     def ws_max_bytes(self) -> int:
@@ -74,4 +82,5 @@ class ServerSettings:
         """The limits a client may see (never the key)."""
         return {"max_upload_mb": self.max_upload_mb, "max_duration_s": self.max_duration_s,
                 "max_fps": self.max_fps, "max_frames": self.max_frames, "top_k": self.top_k,
-                "max_streams": self.max_streams, "api_key_required": self.api_key is not None}
+                "max_streams": self.max_streams, "max_enroll_mb": self.max_enroll_mb,
+                "api_key_required": self.api_key is not None}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from signrec import SignrecError, __version__
-from signrec.evaluate.card import card_text, model_card
+from signrec.evaluate.card import card_text, expected_accuracy, model_card
 from signrec.landmarks import layout as lm
 from signrec.model.artifact import ONNX, Classifier
 from signrec.recognize.continuous import StreamSettings
@@ -45,12 +45,19 @@ def check_model(classifier: Classifier) -> None:
                              "unlike its training data. Train on landmarks extracted without --hand-model lite.")
 
 
-def page_model(classifier: Classifier, onnx_sha256: str) -> dict[str, Any]:
-    """model.json for the page."""
+def page_model(classifier: Classifier, onnx_sha256: str, name: str | None = None,
+               base: Classifier | None = None) -> dict[str, Any]:
+    """model.json for the page; `name`: the model's name on a server (None in a static export), `base`: the model
+    a personal one was enrolled from (for the accuracy to expect)."""
+    meta = classifier.describe()
+    card = model_card(meta)
+    base_card = None if base is None or base is classifier else model_card(base.describe())
+    enrolled = meta.get("enrollment") or {}
     return {"labels": classifier.labels, "layout": lm.LAYOUT,
-            "landmarks": {**classifier.describe()["landmarks"], "face": classifier.landmark_settings().face},
-            "model": classifier.model_name, "signrec": __version__,
-            "card": card_text(model_card(classifier.describe())),
+            "landmarks": {**meta["landmarks"], "face": classifier.landmark_settings().face},
+            "model": classifier.model_name, "signrec": __version__, "name": name,
+            "signer": enrolled.get("signer"), "card": card_text(card),
+            "expected_accuracy": expected_accuracy(card, base_card),
             "stream": dataclasses.asdict(StreamSettings()), "onnx_sha256": onnx_sha256}
 
 

@@ -1,36 +1,49 @@
 """`signrec serve` hosts the on-device page at `/app/`, beside its own server-side page at `/`.
 
 The page, runtime and service worker are public, like the server-side page; `model.json` and `model.onnx`
-need the API key when the server has one (the page sends it from `?api_key=`). `model.onnx` is the folder's
-own export and must match its weights: a stale or missing one is named, with the command that makes it.
+need the API key when the server has one (the page sends it from `?api_key=`). Both are those of the model in
+use (serve/models.py: the base model or a personal one). `model.onnx` is the folder's own export and must match
+its weights: a stale or missing one is named, with the command that makes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from signrec.model.artifact import ONNX
+from signrec.serve.models import ModelShelf, Served
 from signrec.serve.web import bundle, vendor
 
 PREFIX = "/app"
 
 
-def mount(app: FastAPI, classifier, model_dir: Path, check_key: Callable[[str | None], bool]) -> None:
-    """Add the on-device page's routes to `app`; refused (VendorError) without the browser runtime."""
+def mount(app: FastAPI, shelf: ModelShelf, check_key: Callable[[str | None], bool]) -> None:
+    """Add the on-device page's routes to `app`, serving the shelf's model in use; refused (VendorError) without
+    the browser runtime."""
     files = bundle.static_files()
     worker = bundle.service_worker(files)
-    onnx = bundle.fresh_onnx(model_dir, classifier)
-    card = bundle.page_model(classifier, vendor.file_sha256(onnx) if onnx else "")
-    unusable = None
-    try:
-        bundle.check_model(classifier)
-    except bundle.WebExportError as exc:
-        unusable = str(exc)
+
+    def web(served: Served) -> dict[str, Any]:
+        """The model's files for the page, worked out once per model."""
+        if not served.web:
+            onnx = bundle.fresh_onnx(served.path, served.classifier)
+            card = bundle.page_model(served.classifier, vendor.file_sha256(onnx) if onnx else "",
+                                     name=served.name, base=shelf.base.classifier)
+            try:
+                bundle.check_model(served.classifier)
+                unusable = None
+            except bundle.WebExportError as exc:
+                unusable = str(exc)
+            served.web.update(onnx=onnx, card=card, unusable=unusable)
+        return served.web
+
+    web(shelf.base)  # a broken base folder is found at start-up
 
     def guard(request: Request) -> None:
         if not check_key(request.headers.get("X-API-Key") or request.query_params.get("api_key")):
@@ -51,16 +64,19 @@ def mount(app: FastAPI, classifier, model_dir: Path, check_key: Callable[[str | 
     @app.get(f"{PREFIX}/{bundle.MODEL_JSON}", include_in_schema=False)
     async def app_model(request: Request) -> JSONResponse:
         guard(request)
-        if unusable:
-            raise HTTPException(409, unusable)
-        return JSONResponse(card)
+        files = await run_in_threadpool(web, shelf.current)
+        if files["unusable"]:
+            raise HTTPException(409, files["unusable"])
+        return JSONResponse(files["card"])
 
     @app.get(f"{PREFIX}/{ONNX}", include_in_schema=False)
     async def app_onnx(request: Request) -> FileResponse:
         guard(request)
+        served = shelf.current
+        onnx = (await run_in_threadpool(web, served))["onnx"]
         if onnx is None:
             raise HTTPException(404, f"this server's model has no current {ONNX} for the on-device page; stop the "
-                                     f"server, run `signrec export {model_dir}` and start it again")
+                                     f"server, run `signrec export {served.path}` and start it again")
         return FileResponse(onnx, media_type="application/octet-stream")
 
     app.mount(f"{PREFIX}/vendor", StaticFiles(directory=vendor.VENDOR_DIR), name="app-vendor")

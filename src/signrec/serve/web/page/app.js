@@ -34,7 +34,10 @@ $("draw").addEventListener("change", () => ctx.clearRect(0, 0, overlay.width, ov
 if ("serviceWorker" in navigator && window.isSecureContext) {
   navigator.serviceWorker.register("sw.js").catch((e) => console.warn("no offline copy:", e));
 }
+$("models").addEventListener("change", () => useModel($("models").value));
+$("record-link").search = location.search;
 load().catch((e) => fail(e.message || String(e)));
+listModels();
 
 function setStatus(text, error = false) {
   $("status").textContent = text;
@@ -67,7 +70,7 @@ async function fetchKept(name) {
 }
 
 async function load() {
-  const model = run.model = await (await fetchKept("model.json")).json();
+  const model = run.model = page.model = await (await fetchKept("model.json")).json();
   describe(model);
   // MediaPipe's JS Holistic has the full hand model only; a model trained on lite-hand landmarks would get
   // landmarks unlike its training data.
@@ -86,9 +89,43 @@ async function load() {
   setStatus("Ready: press Start camera.");
 }
 
+// Served by `signrec serve`: its models (the base one and personal ones) to choose from; a static copy has one.
+async function listModels() {
+  let listing = null;
+  try {
+    const response = await fetch("../v1/models", { headers: apiKey ? { "X-API-Key": apiKey } : {} });
+    if (response.ok) listing = await response.json();
+  } catch (e) { /* no server, or offline */ }
+  if (!listing) return;
+  $("models").replaceChildren(...listing.models.map((m) => {
+    const option = document.createElement("option");
+    option.value = m.name;
+    option.textContent = m.base ? "base model" : `${m.name} (personal model of ${m.signer})`;
+    option.selected = m.in_use;
+    return option;
+  }));
+  $("models-box").hidden = false;
+}
+
+async function useModel(name) {
+  setStatus(`Switching to ${name}…`);
+  const response = await fetch(`../v1/models/${encodeURIComponent(name)}/use`,
+    { method: "POST", headers: apiKey ? { "X-API-Key": apiKey } : {} }).catch(() => null);
+  if (!response || !response.ok) {
+    fail(`Could not switch to ${name}: ${(response && (await response.json().catch(() => ({}))).detail) || "no server"}.`);
+    return;
+  }
+  location.reload();   // the page loads the model now in use
+}
+
 function describe(model) {
   const n = model.labels.length;
   $("model").textContent = `Knows ${n} sign${n === 1 ? "" : "s"}: ${model.labels.join(", ")}`;
+  // Which model this is and what to expect of it (from its model card); a static export has no name.
+  const which = model.signer ? `personal model “${model.name}” of ${model.signer}`
+    : (model.name ? "the base model" : "the model of this page");
+  $("in-use").replaceChildren("Model in use: ", Object.assign(document.createElement("strong"), { textContent: which }),
+    ` · expected accuracy: ${model.expected_accuracy}`);
   const rows = [["Model", `${model.model} from signrec ${model.signrec}`]];
   // signrec's model card: what a new person can expect, measured on signers the model never saw.
   if (model.card) rows.push(["Model card", model.card.split("\n").slice(1).map((line) => line.trim()).join("\n")]);

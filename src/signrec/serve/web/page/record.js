@@ -1,6 +1,8 @@
 // signrec recording wizard: signs x takes, a countdown, record, the take replayed as a skeleton with quality
-// hints, keep or redo; the kept takes download as a signrec landmark dataset (dataset.js). Only landmarks are
-// kept, never the picture. Takes live in this page until downloaded: a refused camera or a bad take loses none.
+// hints, keep or redo; the kept takes download as a signrec landmark dataset (dataset.js) or, when `signrec serve`
+// serves the page, go to its POST /v1/enroll, which makes and switches to a model of this person. Only landmarks
+// are kept or sent, never the picture. Takes live in this page until downloaded or sent: a refused camera, a bad
+// take or a failed enrollment loses none.
 import { datasetFiles, zip } from "./dataset.js";
 import { drawSkeleton } from "./draw.js";
 import { forDrawing, toFrame } from "./landmarks.js";
@@ -23,6 +25,9 @@ $("setup").addEventListener("submit", (event) => { event.preventDefault(); recor
 $("keep").addEventListener("click", () => run.decide && run.decide(true));
 $("redo").addEventListener("click", () => run.decide && run.decide(false));
 $("download").addEventListener("click", download);
+$("enroll").addEventListener("click", enroll);
+$("use-link").search = location.search;   // the recogniser keeps ?api_key=
+findServer();
 load().catch((e) => { rec.error = String(e.message || e); setStatus(rec.error, true); });
 
 function setStatus(text, error = false) {
@@ -145,11 +150,63 @@ async function review({ frames, pictures, seconds }) {
   return keep;
 }
 
+// A signrec server behind the page offers enrollment; a static copy of the page has none (../v1/ is not there).
+async function findServer() {
+  let response = null;
+  try { response = await fetch("../v1/models", { headers: apiKeyHeader() }); } catch (e) { /* no server */ }
+  rec.server = !!(response && response.ok);
+  if (rec.server) {
+    $("enroll").hidden = false;
+    $("enroll").disabled = !rec.takes.length;
+    setEnrollStatus("The server can make a model of your own from your takes (their landmarks are sent, " +
+      "never the video).");
+  } else if (response && response.status === 401) {
+    setEnrollStatus("This server needs an API key to enroll: open the page with ?api_key=KEY.", true);
+  } else {
+    setEnrollStatus("Enrolling needs a signrec server, and this page is a static copy: download the dataset and run " +
+      "`signrec enroll MODEL FOLDER --out MINE`, then `signrec export MINE --format web`.");
+  }
+}
+
+function setEnrollStatus(text, error = false) {
+  $("enroll-status").textContent = text;
+  $("enroll-status").classList.toggle("error", error);
+}
+
+async function enroll() {
+  const signer = $("signer").value.trim() || "me";
+  const form = new FormData();
+  form.append("files", dataset(), "signrec-dataset.zip");
+  form.append("signer", signer);
+  $("enroll").disabled = true;
+  rec.phase = "enrolling";
+  setEnrollStatus(`Enrolling ${rec.takes.length} takes of ${signer}…`);
+  let response = null, body = {};
+  try {
+    response = await fetch("../v1/enroll", { method: "POST", body: form, headers: apiKeyHeader() });
+    body = await response.json().catch(() => ({}));
+  } catch (e) { body = { detail: `the server could not be reached (${e.message || e})` }; }
+  $("enroll").disabled = false;
+  if (!response || !response.ok) {
+    rec.phase = "done";
+    setEnrollStatus(`Not enrolled: ${body.detail || `HTTP ${response.status}`}. Your takes are kept.`, true);
+    return;
+  }
+  rec.phase = "enrolled";
+  rec.enrolled = body;
+  const { model } = body;
+  const added = model.new_signs.length ? ` (new: ${model.new_signs.join(", ")})` : "";
+  setEnrollStatus(`Your model “${model.name}” is in use: ${model.labels.length} signs${added}. ` +
+    `Expected accuracy: ${model.expected_accuracy}.`);
+  $("enrolled").hidden = false;
+}
+
 function showProgress() {
   const counts = {};
   for (const take of rec.takes) counts[take.label] = (counts[take.label] || 0) + 1;
   $("progress").textContent = Object.entries(counts).map(([label, n]) => `${label}: ${n}`).join(" · ");
   $("download").disabled = !rec.takes.length;
+  $("enroll").disabled = !rec.takes.length;
 }
 
 const dataset = () => zip(datasetFiles(rec.takes, $("signer").value.trim() || "me", run.landmarks));
