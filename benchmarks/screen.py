@@ -72,8 +72,9 @@ def main() -> int:
     parser.add_argument("--labels", type=Path, help="landmark labels.csv (mlr511: an extraction's; lsa64: converted)")
     parser.add_argument("--variant", nargs="+", required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--signers", nargs="+", help="only these test signers' folds (a partial screen: say so)")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--log", type=Path, required=True)
+    parser.add_argument("--log", type=Path, required=True, help="JSON lines, one a fold; folds already there are skipped")
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="signrec-screen-"))
@@ -81,12 +82,14 @@ def main() -> int:
         parser.error("--data mlr511 needs --labels: the labels.csv of its extracted landmarks")
     labels_csv = args.labels or lsa64_landmarks(work)
     _load(str(labels_csv))
-    signers = list(_STATE["folds"])
+    signers = [s for s in _STATE["folds"] if not args.signers or s in args.signers]
     variants = [parse_variant(v) for v in args.variant]
     for _, overrides in variants:
         TrainConfig(**overrides)  # refuse a bad variant before any training
-    jobs = [(name, o, seed, signer) for seed in args.seeds for signer in signers for name, o in variants]
-    results = []
+    results = [json.loads(line) for line in args.log.read_text().splitlines()] if args.log.is_file() else []
+    done = {(r["variant"], r["seed"], r["signer"]) for r in results if r.get("data") == args.data}
+    jobs = [(name, o, seed, signer) for seed in args.seeds for signer in signers for name, o in variants
+            if (name, seed, signer) not in done]  # already in the log: a stopped screen goes on where it was
     with ProcessPoolExecutor(args.jobs, initializer=_load, initargs=(str(labels_csv),)) as pool:
         futures = [pool.submit(_fold, *job, str(work)) for job in jobs]
         for future in as_completed(futures):
