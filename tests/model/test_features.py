@@ -73,6 +73,67 @@ def test_shapes_and_no_nan(subset, frames):
     assert np.isfinite(features).all()
 
 
+@pytest.mark.parametrize("options", [{"hand_frame": True}, {"lag2": True}, {"hand_frame": True, "lag2": True,
+                                                                        "hand_shape": False, "use_z": False}])
+@pytest.mark.parametrize("subset", SUBSETS)
+def test_hand_frame_and_lag2_shapes_and_no_nan(subset, options):
+    spec = FeatureSpec(subset=subset, **options)
+    x = body(23)
+    x[4:9, :, :] = np.nan
+    features, valid = featurize(x, spec)
+    assert features.shape == (spec.frames, spec.n_features) and valid.all() and np.isfinite(features).all()
+
+
+def right_hand(frames: int = 6) -> np.ndarray:
+    """A right hand in a known place and size: wrist at (0.45, 0.45), middle knuckle 0.05 above it."""
+    x = body(frames)
+    rng = np.random.default_rng(5)
+    x[:, RIGHT, :2] = 0.45 + rng.uniform(-0.04, 0.04, size=(frames, 21, 2)).astype(np.float32)
+    x[:, RIGHT.start, :2] = (0.45, 0.45)
+    x[:, RIGHT.start + 9, :2] = (0.45, 0.40)
+    x[:, RIGHT, 2] = 0.0
+    return x
+
+
+def test_hand_frame_keeps_the_wrist_in_the_body_and_the_rest_in_the_hand():
+    """Moving a hand moves only its wrist's position; growing it about the wrist changes no feature but the
+    knuckle-independent body distances; one palm size for the whole sequence."""
+    spec = FeatureSpec(frames=0, trim=False, subset="hands", hand_frame=True, velocity=False, distances=False,
+                       use_z=False)
+    assert spec.n_features == 2 * 2 + 2 * 20 * 2 + 2
+    x = right_hand()
+    a = featurize(x, spec)[0]
+    moved = x.copy()
+    moved[:, RIGHT, :2] += (0.1, -0.05)
+    b = featurize(moved, spec)[0]
+    np.testing.assert_allclose(b[:, 2:4] - a[:, 2:4], np.broadcast_to([0.1 / 0.2, -0.05 / 0.2], (6, 2)), atol=1e-5)
+    np.testing.assert_allclose(b[:, 4:], a[:, 4:], atol=1e-5)  # the shape, in the hand's own frame
+    grown = x.copy()
+    grown[:, RIGHT, :2] = (x[:, RIGHT, :2] - 0.45) * 1.7 + 0.45
+    np.testing.assert_allclose(featurize(grown, spec)[0], a, atol=1e-5)
+    knuckle = 4 + 2 * 20 + 2 * 8  # right hand's point 9, relative to its wrist, in palm sizes
+    np.testing.assert_allclose(a[:, knuckle:knuckle + 2], np.broadcast_to([0.0, -1.0], (6, 2)), atol=1e-5)
+    turned = x.copy()  # the palm foreshortened in one frame: the scale is the sequence's, not that frame's
+    turned[2, RIGHT.start + 9, :2] = (0.45, 0.43)
+    c = featurize(turned, spec)[0]
+    np.testing.assert_allclose(np.delete(c, 2, axis=0)[:, 4:-2], np.delete(a, 2, axis=0)[:, 4:-2] * 0.05 / (0.27 / 6),
+                               atol=1e-5)
+
+
+def test_lag2_is_the_difference_over_two_frames():
+    spec = FeatureSpec(frames=0, trim=False, subset="hands", hand_shape=False, distances=False, use_z=False,
+                       lag2=True)
+    x = right_hand(7)
+    x[:, RIGHT, 0] += (np.arange(7, dtype=np.float32) ** 2 * 0.01)[:, None]  # speeding up to the right
+    features = featurize(x, spec)[0]
+    positions = features[:, :84]
+    lag1, lag2 = features[:, 84:168], features[:, 168:252]
+    np.testing.assert_allclose(lag1[1:], positions[1:] - positions[:-1], atol=1e-6)
+    np.testing.assert_allclose(lag2[2:], positions[2:] - positions[:-2], atol=1e-6)
+    np.testing.assert_allclose(lag2[1], positions[1] - positions[0], atol=1e-6)  # before the start: frame 0
+    assert (lag2[0] == 0).all()
+
+
 def test_n_features_per_subset():
     assert {s: FeatureSpec(subset=s).n_features for s in SUBSETS} == {"compact": 802, "all": 3448, "hands": 404}
 
@@ -275,7 +336,7 @@ def assert_matches_reference(array: np.ndarray, spec: FeatureSpec) -> None:
 
 REFERENCE_SPECS = [FeatureSpec(subset=s, **kw) for s in SUBSETS for kw in (
     {}, {"frames": 0, "use_z": False, "max_gap": 2, "trim": False}, {"normalize": False, "max_gap": 0},
-    {"canonical_hand": False, "distances": False})]
+    {"canonical_hand": False, "distances": False}, {"hand_frame": True, "lag2": True})]
 
 
 def test_subset_first_matches_all_points_reference():
@@ -345,7 +406,7 @@ def test_onnx_export_matches_torch_on_real_data(real, tmp_path):
     user01, user03, flipped = real["user01"], real["user03"], real["user01_flipped"]
     long = np.concatenate([user03, flipped])
     assert np.isnan(long[:, PARTS["right_hand"]]).all(axis=(1, 2)).any()  # gaps to fill and to leave
-    for spec in (FeatureSpec(), FeatureSpec(frames=0, subset="all", use_z=True, max_gap=4)):
+    for spec in (FeatureSpec(), FeatureSpec(frames=0, subset="all", use_z=True, max_gap=4, hand_frame=True, lag2=True)):
         extractor = FeatureExtractor(spec).eval()
         path = tmp_path / f"features_{spec.frames}.onnx"
         example = (torch.from_numpy(user01[:10])[None], torch.tensor([10]))

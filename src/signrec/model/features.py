@@ -21,7 +21,9 @@ Per sequence, in order:
    validity mask when `frames` is 0;
 6. features per frame: positions, hand shape relative to the wrist (divided by hand size),
    velocities, distances among wrist and fingertips and from them to the nose and lips, and per-part
-   presence. Missing values become 0 only beside a presence flag that says they are missing.
+   presence. Missing values become 0 only beside a presence flag that says they are missing. Options, off by
+   default: `hand_frame` (each hand's points in its own wrist-centred, palm-scaled frame instead of also in
+   body coordinates) and `lag2` (differences over two frames beside the velocities).
 
 Steps 3 (resting hands), 5 (trim) and the distances came in version 2 of the spec; they took the default
 LSTM's mean top-1 on unseen MLR511 signers (leave one signer out) from 86.4 % to 90.9 % (BENCHMARKS.md).
@@ -169,6 +171,14 @@ class FeatureSpec:
     trim: bool = True
     """Drop the leading and trailing frames without a hand, so that every sign starts at its first movement
     however long the signer waited (with `drop_resting_hands`: without a raised hand)."""
+    hand_frame: bool = False
+    """Per-part normalisation: a hand's points other than its wrist appear only in the hand's own frame (centred
+    on its wrist, divided by its palm size, wrist to middle-finger knuckle, averaged over the frames where it
+    is seen), not also in body coordinates; the wrist keeps its body position. Off: not better in
+    leave-one-signer-out tests (BENCHMARKS.md)."""
+    lag2: bool = False
+    """Add differences over two frames (x[t] - x[t-2]) of the position features beside `velocity`'s one-frame
+    ones. Off: not better in leave-one-signer-out tests (BENCHMARKS.md)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -199,9 +209,11 @@ class FeatureSpec:
     @property
     def n_features(self) -> int:
         """Length F of each frame's feature vector."""
-        positions = self.n_points * self.dims
-        hand_shape = 2 * (HAND_POINTS - 1) * self.dims if self.hand_shape else 0
-        velocity = positions if self.velocity else 0
+        shape = 2 * (HAND_POINTS - 1) * self.dims
+        positions = self.n_points * self.dims - (shape if self.hand_frame else 0)
+        hand_shape = shape if self.hand_shape or self.hand_frame else 0
+        moving = positions + (hand_shape if self.hand_frame else 0)  # what the lag features difference
+        velocity = moving * (int(self.velocity) + int(self.lag2))
         distances = 0
         if self.distances:
             distances = 2 * len(_PAIRS) + (0 if self.subset == "hands" else 2 * len(_TIPS) * len(_FACE_ANCHORS))
@@ -299,6 +311,9 @@ class FeatureExtractor(torch.nn.Module):
         self.register_buffer("shape_points", torch.tensor([s + i for s in (0, HAND_POINTS) for i in hand]), False)
         self.register_buffer("shape_wrists", torch.tensor([s for s in (0, HAND_POINTS) for _ in hand]), False)
         self.register_buffer("shape_hand", torch.tensor([h for h in (0, 1) for _ in hand]), False)
+        # with hand_frame, the positions kept in body coordinates: both wrists and every non-hand point
+        self.register_buffer("frame_points", torch.tensor([0, HAND_POINTS] + list(range(2 * HAND_POINTS, n_points))),
+                             False)
         # distances, per hand: wrist/fingertip pairs (divided by hand size), then each tip to each face anchor
         first, second, divide = [], [], []
         for h, start in enumerate((0, HAND_POINTS)):
@@ -444,21 +459,30 @@ class FeatureExtractor(torch.nn.Module):
     def _features(self, x: Tensor) -> Tensor:
         """(B, T', points, D) positions with NaN -> (B, T', F) finite features, zero where missing."""
         spec = self.spec
-        points = [x]
         extra = []
-        if spec.hand_shape or spec.distances:
+        if spec.hand_shape or spec.distances or spec.hand_frame:
             wrists = x[:, :, [0, HAND_POINTS]][..., :2]  # gather, then slice: the slice copies 2 points only
             knuckles = x[:, :, [_HAND_MIDDLE_MCP, HAND_POINTS + _HAND_MIDDLE_MCP]][..., :2]
             size = (knuckles - wrists).norm(dim=3, keepdim=True).clamp(min=1e-6)  # (B, T', 2, 1)
-        if spec.hand_shape:
+        if spec.hand_frame:  # one palm size per hand and sequence: steady where the hand turns or blurs
+            seen = size == size
+            count = seen.float().sum(1, keepdim=True)
+            palm = torch.where(seen, size, size.new_tensor(0.0)).sum(1, keepdim=True) / count.clamp(min=1.0)
+            size = torch.where(count > 0, palm, size.new_tensor(1.0)).clamp(min=1e-6)  # (B, 1, 2, 1)
+            points = [x[:, :, self.frame_points]]
+        else:
+            points = [x]
+        if spec.hand_shape or spec.hand_frame:
             rel = x[:, :, self.shape_points] - x[:, :, self.shape_wrists]
             points.append(rel / size[:, :, self.shape_hand])
         if spec.distances:
             dist = (x[:, :, self.dist_first] - x[:, :, self.dist_second]).norm(dim=3)
-            divisor = torch.cat([size[..., 0], torch.ones_like(size[:, :, :1, 0])], dim=-1)
+            divisor = torch.cat([size[..., 0].expand(-1, dist.shape[1], -1), torch.ones_like(dist[:, :, :1])], dim=-1)
             extra.append(dist / divisor[..., self.dist_divide])
-        if spec.velocity:
-            points.append(x - torch.cat([x[:, :1], x[:, :-1]], dim=1))
+        moving = torch.cat(points, dim=2) if spec.hand_frame else x
+        lags = ([1] if spec.velocity else []) + ([2] if spec.lag2 else [])
+        for lag in lags:  # the first frames difference against the first frame: 0, not missing
+            points.append(moving - torch.cat([moving[:, :1].expand(-1, lag, -1, -1), moving[:, :-lag]], dim=1))
         presence = _seen(x, 3).float() @ self.part_mean
         flat = torch.flatten(torch.cat(points, dim=2), 2)  # point-major, as (x, y[, z]) per point
         return _nan_to_zero(torch.cat([flat, *extra, presence], dim=-1))
