@@ -95,8 +95,15 @@ def test_another_layout_or_an_unfinished_pack_is_refused(lsa64, tmp_path):
     meta_path.unlink()
     with pytest.raises(StoreError, match="not a shard store.*unfinished pack"):
         ShardStore(tmp_path / "s")
-    with pytest.raises(StoreError, match="not empty"):
-        pack(lsa64, tmp_path / "s", progress=False)
+    (tmp_path / "s" / ".shard-00001.parquet.part").write_bytes(b"cut off")
+    assert pack(lsa64, tmp_path / "s", progress=False).packed == 200  # an unfinished pack is packed again
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["index.parquet", "shard-00000.parquet",
+                                                                  "store.json"]
+    for other in ("store.json", "notes.txt"):  # a finished store, or anything not a pack's, is left alone
+        (tmp_path / other).mkdir()
+        (tmp_path / other / other).write_text("keep")
+        with pytest.raises(StoreError, match="not empty"):
+            pack(lsa64, tmp_path / other, progress=False)
 
 
 
