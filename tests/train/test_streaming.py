@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 import torch
 
 from learning_data import lsa64_subset
+from signrec.evaluate.report import evaluate
 from signrec.landmarks.shards import ShardStore, pack
 from signrec.model.artifact import Classifier
 from signrec.train import TrainConfig, streaming, train
@@ -119,6 +121,16 @@ def test_two_processes_under_torchrun_train_from_shards_and_resume_after_a_kill(
     store = ShardStore(tiny_store)
     proba = model.predict_proba([store.load(store.samples[0])])
     assert proba.shape == (1, 3) and np.isclose(proba.sum(), 1, atol=1e-4)
+    # evaluate streams the store; a damaged shard is named among the skipped files and the rest is scored
+    shutil.copytree(tiny_store, tmp_path / "damaged")
+    shard = tmp_path / "damaged" / store.meta["shards"][1]["name"]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 64] = bytes(64)
+    shard.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match=shard.name):
+        report = evaluate(model, ShardStore(tmp_path / "damaged"))
+    assert report["bad_files"] and all(shard.name in reason for reason in report["bad_files"])
+    assert report["n"] == 24 - store.meta["shards"][1]["sequences"]
 
 
 def test_leave_one_signer_out_streams_a_store(tiny_store: Path, tmp_path: Path):
