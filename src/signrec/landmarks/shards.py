@@ -110,6 +110,7 @@ class ShardWriter:
         self.failed: list[str] = []
         """Sequences of the source that could not be read, each reason naming it: kept in store.json."""
         self._pending = _Pending()
+        self._keys: set[str] = set()
 
     def _clear_unfinished(self) -> None:
         """An unfinished pack (its files only, no store.json) is written again; anything else is left alone."""
@@ -123,7 +124,10 @@ class ShardWriter:
 
     def add(self, sample: Sample, key: str, array: np.ndarray, position: int) -> None:
         """One sequence; `key` names it in the store (its path relative to the dataset), `position` its row there."""
+        if key in self._keys:
+            raise StoreError(f"{key}: a second sequence under this key; each must have its own")
         array = landmarks.validate(array, key)
+        self._keys.add(key)
         blob = array.astype(np.dtype(self.dtype).newbyteorder("<"), copy=False).tobytes()
         row = len(self._pending.keys)
         self.index.append({"key": key, "label": sample.label, "signer": sample.signer, "frames": len(array),
