@@ -204,6 +204,9 @@ def test_resume_after_kill_then_pack_into_shards(shared_data, tmp_path, capsys):
     assert not [p for p in out.rglob(".*.part*")]
     labels = read_labels(out / "labels.csv")
     assert sorted({s.label for s in labels}) == ["G01", "G04", "G07"]  # folder names label the videos
+    one = str(videos / "G01" / "R01.mp4")  # no label: refused before any extraction
+    assert main(["extract", one, "--out", str(tmp_path / "one"), "--shards", str(tmp_path / "one-store")]) == 2
+    assert "--shards needs labelled videos" in capsys.readouterr().err and not (tmp_path / "one").exists()
     packed = ShardStore(store)
     assert [(s.label, s.key) for s in packed.samples] == [(s.label, s.path.relative_to(out.resolve()).as_posix())
                                                           for s in labels]

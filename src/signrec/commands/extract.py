@@ -7,7 +7,7 @@ import argparse
 from signrec import ranges
 from signrec.commands import options
 from signrec.landmarks.shards import pack
-from signrec.video.batch import extract_dataset
+from signrec.video.batch import extract_dataset, plan_jobs
 from signrec.video.holistic import ExtractError
 
 ENGINES = ("local", "ray")
@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
         executor = ray_engine(args.address, args.workers)
     elif args.address is not None:
         raise ExtractError("--address needs --engine ray")
+    if args.shards is not None and not any(job.sample is not None for job in plan_jobs(args.input, args.out)):
+        raise ExtractError(f"{args.input}: --shards needs labelled videos (a labels.csv, or <label>/<clip> "
+                           "folders); none of these has a label")
     report = extract_dataset(args.input, args.out, options.extract_settings_from_args(args), args.workers, args.overwrite,
                              progress=not args.quiet and not args.json, executor=executor)
     lines = [f"extracted {len(report.done)} video(s), skipped {len(report.skipped)} already done, "
@@ -51,10 +54,7 @@ def run(args: argparse.Namespace) -> int:
     lines += [f"  FAILED {reason}" for reason in report.failed.values()]
     lines += [f"  warning {video}: {'; '.join(notes)}" for video, notes in report.warnings.items()]
     result = report.to_dict()
-    if args.shards is not None:
-        if result["labels"] is None:
-            raise ExtractError(f"{args.input}: --shards needs labelled videos (a labels.csv, or <label>/<clip> "
-                               "folders); none of these has a label")
+    if args.shards is not None and result["labels"] is not None:
         packed = pack(result["labels"], args.shards, progress=not args.quiet and not args.json)
         result["shards"] = packed.to_dict()
         lines.append(f"packed {packed.packed} sequence(s) into {packed.shards} shard(s) "
