@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/scale.py shards LANDMARKS/labels.csv --work DIR [--replicas 100] [--rounds 2]
     .venv/bin/python benchmarks/scale.py formats LANDMARKS/labels.csv --work DIR [--sequences 400]
     .venv/bin/python benchmarks/scale.py cost --core-s-per-video-s X [--utilisation U]
+    .venv/bin/python benchmarks/scale.py kaggle --work DIR [--replicas 1 200 2000] [--shard-mb 32]
 
 `ray`: the same real MLR511 clips (spread over signers and signs, as recorded) through `signrec extract` on the
 local process pool (2 workers) and on Ray actors of a local 2-CPU cluster, in turns (reversed every other round).
@@ -18,6 +19,10 @@ few epochs each, in turns; then one epoch streamed from the 100x store.
 
 `formats`: the shard formats considered (Parquet without compression, lz4, zstd; a tar of .npy files, the
 layout WebDataset reads), float32 and float16, on real sequences: size, write and read speed.
+
+`kaggle`: `signrec import kaggle --shards` streaming Google ISLR's layout (train.csv + a parquet a sequence) into
+a shard store, in a child process each: sequences a second and peak RSS, on the real ISLR sample in shared data and
+on replicas of it (a generated train.csv listing the same real files r times, sequence ids `rNNNNN-<id>`).
 
 `cost`: hours and core-hours to extract public corpora on 2, 64 and 512 cores from the measured core-seconds per
 video-second. Video counts are the published ones; mean clip lengths are stated beside each (see BENCHMARKS.md).
@@ -200,6 +205,70 @@ def bench_shards(args: argparse.Namespace) -> dict:
     return results
 
 
+def kaggle_replica(sample_csv: Path, out: Path, replicas: int) -> Path:
+    """A train.csv listing every real file of the ISLR sample `replicas` times (sequence_id `rNNNNN-<id>`): the
+    same real parquet files, read again for each row, to measure rate and memory at ISLR's scale."""
+    import csv
+
+    with open(sample_csv, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "train.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for r in range(replicas):
+            for row in rows:
+                writer.writerow({**row, "path": str((sample_csv.parent / row["path"]).resolve()),
+                                 "sequence_id": f"r{r:05d}-{row['sequence_id']}"})
+    return out / "train.csv"
+
+
+def child_import(csv_path: str, out: str, shard_mb: float) -> dict:
+    """Run in a child process: `signrec import kaggle --shards` on `csv_path`, its rate and this process's peak RSS
+    (and the RSS before the import, once its libraries are loaded)."""
+    import pandas  # noqa: F401  (loaded before the baseline, as the import loads it)
+    import pyarrow.parquet  # noqa: F401
+
+    from signrec.landmarks.formats import import_dataset
+    from signrec.landmarks.shards import ShardStore
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    report = import_dataset("kaggle", csv_path, out, progress=False, shards="float32", shard_mb=shard_mb)
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    store = ShardStore(out)
+    raw = sum(store.frames(s) for s in store.samples) * 543 * 3 * 4
+    return {"csv": csv_path, "sequences": report.converted, "failed": len(report.failed), "seconds": round(seconds, 1),
+            "seq_per_s": round(report.converted / seconds, 1), "shards": len(store.meta["shards"]),
+            "landmarks_mb": round(raw / 2**20, 1), "rss_before_mb": round(before / 1024),
+            "peak_rss_mb": round(peak / 1024)}
+
+
+def bench_kaggle(args: argparse.Namespace) -> list[dict]:
+    """`signrec import kaggle --shards` on the real ISLR sample, then on replicas of it listed `r` times."""
+    sample = DATA / "kaggle_islr_schema" / "train.csv"
+    work = Path(args.work)
+    results = []
+    for replicas in args.replicas:
+        csv_path = sample if replicas == 1 else kaggle_replica(sample, work / f"replica-{replicas}", replicas)
+        out = work / f"store-{replicas}-{time.time_ns()}"
+        proc = subprocess.run([sys.executable, __file__, "_import", str(csv_path), str(out), str(args.shard_mb)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode:
+            raise SystemExit(proc.stderr[-3000:])
+        result = {"replicas": replicas, **json.loads(proc.stdout.strip().splitlines()[-1])}
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    print("| data | sequences | shards | landmarks (float32) | seconds | sequences/s | RSS before | peak RSS |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        name = "ISLR sample (real)" if r["replicas"] == 1 else f"replica {r['replicas']}x of the sample"
+        print(f"| {name} | {r['sequences']:,} | {r['shards']} | {r['landmarks_mb']} MB | {r['seconds']} | "
+              f"{r['seq_per_s']} | {r['rss_before_mb']} MB | {r['peak_rss_mb']} MB |")
+    return results
+
+
 def bench_formats(args: argparse.Namespace) -> None:
     """Candidate shard formats on real landmark sequences: size, write and read speed (best of 3 reads)."""
     import io
@@ -309,6 +378,14 @@ def main() -> int:
     p = sub.add_parser("cost")
     p.add_argument("--core-s-per-video-s", type=float, required=True)
     p.add_argument("--utilisation", type=float, default=1.0, help="busy fraction of the cores, as measured")
+    p = sub.add_parser("kaggle")
+    p.add_argument("--work", required=True)
+    p.add_argument("--replicas", type=int, nargs="+", default=[1, 200, 2000])
+    p.add_argument("--shard-mb", type=float, default=32.0)
+    p = sub.add_parser("_import")
+    p.add_argument("csv")
+    p.add_argument("out")
+    p.add_argument("shard_mb", type=float)
     p = sub.add_parser("_train")
     p.add_argument("data")
     p.add_argument("out")
@@ -316,6 +393,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.what == "_train":
         print(json.dumps(child_train(args.data, args.out, args.epochs)))
+    elif args.what == "_import":
+        print(json.dumps(child_import(args.csv, args.out, args.shard_mb)))
+    elif args.what == "kaggle":
+        Path(args.work).mkdir(parents=True, exist_ok=True)
+        bench_kaggle(args)
     elif args.what == "ray":
         Path(args.work).mkdir(parents=True, exist_ok=True)
         bench_ray(args)

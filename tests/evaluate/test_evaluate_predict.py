@@ -59,6 +59,28 @@ def test_evaluate_on_videos_of_an_unseen_signer(trained: Path, shared_data: Path
     assert "top-1" in text and "confusion.png" in text and "Sleep" in text
 
 
+def test_extract_writes_shards_and_evaluate_streams_them(trained: Path, shared_data: Path, capsys,
+                                                        monkeypatch) -> None:
+    """`extract --shards URL` then `evaluate MODEL URL`: the same scores as from the videos, read `CHUNK` at a time."""
+    from signrec.evaluate import report as report_module
+
+    monkeypatch.setenv("SIGNREC_CACHE", str(trained / "cache"))
+    test_csv = mlr511_videos(shared_data, trained / "test-shards" / "labels.csv", SIGNS, ("user08",), ("R01", "R02"))
+    url = "memory://signrec-evaluate/user08"
+    assert cli.main(["extract", str(test_csv), "--out", str(trained / "test-npy"), "--shards", url, "--json"]) == 0
+    extracted = json.loads(capsys.readouterr().out)
+    assert extracted["extracted"] == 4 and extracted["shards"]["packed"] == 4 and extracted["shards"]["out"] == url
+    model = str(trained / "run" / "model")
+    assert cli.main(["evaluate", model, str(test_csv), "--out", str(trained / "eval-videos"), "--json"]) == 0
+    from_videos = json.loads(capsys.readouterr().out)
+    monkeypatch.setattr(report_module, "CHUNK", 3)  # two chunks: the streamed path, not one batch
+    assert cli.main(["evaluate", model, url, "--out", str(trained / "eval-shards"), "--json"]) == 0
+    from_shards = json.loads(capsys.readouterr().out)
+    for key in ("n", "top1", "top5", "macro_f1", "per_class", "bad_files"):
+        assert from_shards[key] == from_videos[key], key
+    assert all(w["path"].startswith(f"{url}#") for w in from_shards["misclassified"])
+
+
 def test_evaluate_names_videos_and_warns_of_signers_the_model_has_seen(trained: Path, shared_data: Path, capsys,
                                                                       monkeypatch) -> None:
     monkeypatch.setenv("SIGNREC_CACHE", str(trained / "cache"))

@@ -95,12 +95,19 @@ def test_another_layout_or_an_unfinished_pack_is_refused(lsa64, tmp_path):
     meta_path.unlink()
     with pytest.raises(StoreError, match="not a shard store.*unfinished pack"):
         ShardStore(tmp_path / "s")
-    with pytest.raises(StoreError, match="not empty"):
-        pack(lsa64, tmp_path / "s", progress=False)
+    (tmp_path / "s" / ".shard-00001.parquet.part").write_bytes(b"cut off")
+    assert pack(lsa64, tmp_path / "s", progress=False).packed == 200  # an unfinished pack is packed again
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["index.parquet", "shard-00000.parquet",
+                                                                  "store.json"]
+    for other in ("store.json", "notes.txt"):  # a finished store, or anything not a pack's, is left alone
+        (tmp_path / other).mkdir()
+        (tmp_path / other / other).write_text("keep")
+        with pytest.raises(StoreError, match="not empty"):
+            pack(lsa64, tmp_path / other, progress=False)
 
 
 
-def test_kaggle_import_streams_into_shards(shared_data, tmp_path):
+def test_kaggle_import_streams_into_shards(shared_data, tmp_path, capsys):
     from signrec.landmarks.formats import import_dataset
 
     src = shared_data / "kaggle_islr_schema"
@@ -113,3 +120,13 @@ def test_kaggle_import_streams_into_shards(shared_data, tmp_path):
     assert [(s.key, s.label, s.signer) for s in store.samples] == [(k, s.label, s.signer) for k, s in rows.items()]
     for sample, array in store.stream():
         assert array.tobytes() == landmarks.load(rows[sample.key].path).tobytes()
+    # --shard-mb bounds a shard (and the memory an import holds); a sequence listed twice is reported, not packed twice
+    index = (tmp_path / "train.csv")
+    lines = (src / "train.csv").read_text().splitlines()
+    index.write_text("\n".join([lines[0], *(line.replace("train_landmark_files/", f"{src}/train_landmark_files/")
+                                             for line in [*lines[1:], lines[1]])]) + "\n")
+    assert main(["import", "kaggle", str(index), "--out", str(tmp_path / "small"), "--shards", "--shard-mb", "0.05",
+                 "--json"]) == 1
+    small = json.loads(capsys.readouterr().out)
+    assert small["converted"] == 48 and small["failed"] == 1 and "a second sequence" in small["errors"][0]["error"]
+    assert [s["sequences"] for s in ShardStore(tmp_path / "small").meta["shards"]] == [9, 9, 9, 9, 9, 3]  # 6.4 kB each

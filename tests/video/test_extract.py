@@ -19,6 +19,7 @@ import pytest
 from signrec import landmarks
 from signrec.cli import main
 from signrec.landmarks.dataset import read_labels
+from signrec.landmarks.shards import ShardStore, StoreError
 from signrec.video.batch import extract_dataset, plan_jobs
 from signrec.video.holistic import ExtractError, extract_video
 from signrec.video.settings import ExtractSettings
@@ -175,15 +176,16 @@ def test_summary_counts_the_frames_processed(shared_data, tmp_path, capsys):
     assert f"; {frames} frames in " in capsys.readouterr().out
 
 
-def test_resume_after_kill(shared_data, tmp_path):
+def test_resume_after_kill_then_pack_into_shards(shared_data, tmp_path, capsys):
     videos = tmp_path / "videos"
     for sign in ("G01", "G04", "G07"):
         for rep in ("R01", "R02"):
             (videos / sign).mkdir(parents=True, exist_ok=True)
             shutil.copy(shared_data / f"mlr511_arsl/videos/user06/{sign}/{rep}.mp4", videos / sign / f"{rep}.mp4")
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "signrec.cli", "extract", str(videos), "--out", str(out), "--workers", "1", "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    out, store = tmp_path / "out", tmp_path / "store"
+    cmd = ["extract", str(videos), "--out", str(out), "--workers", "1", "--quiet", "--shards", str(store)]
+    proc = subprocess.Popen([sys.executable, "-m", "signrec.cli", *cmd], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.rglob("*.npy"))) < 2:
         time.sleep(0.05)
@@ -193,12 +195,22 @@ def test_resume_after_kill(shared_data, tmp_path):
     assert 2 <= len(finished) < 6
     for path in finished:  # nothing half-written under a final name
         assert landmarks.load(path).shape[1:] == (543, 3)
-    report = extract_dataset(videos, out, workers=1, progress=False)
-    assert len(report.skipped) == len(finished) and len(report.done) == 6 - len(finished)
-    assert not report.failed
+    with pytest.raises(StoreError, match="not a shard store"):  # no partial store either
+        ShardStore(store)
+    assert main([*cmd, "--json"]) == 0  # the same command resumes, then packs
+    report = json.loads(capsys.readouterr().out)
+    assert report["skipped"] == len(finished) and report["extracted"] == 6 - len(finished)
+    assert not report["failed"] and report["shards"]["packed"] == 6 and not report["shards"]["failed"]
     assert not [p for p in out.rglob(".*.part*")]
     labels = read_labels(out / "labels.csv")
     assert sorted({s.label for s in labels}) == ["G01", "G04", "G07"]  # folder names label the videos
+    one = str(videos / "G01" / "R01.mp4")  # no label: refused before any extraction
+    assert main(["extract", one, "--out", str(tmp_path / "one"), "--shards", str(tmp_path / "one-store")]) == 2
+    assert "--shards needs labelled videos" in capsys.readouterr().err and not (tmp_path / "one").exists()
+    packed = ShardStore(store)
+    assert [(s.label, s.key) for s in packed.samples] == [(s.label, s.path.relative_to(out.resolve()).as_posix())
+                                                          for s in labels]
+    assert all(array.tobytes() == landmarks.load(out / s.key).tobytes() for s, array in packed.stream())
 
 
 def test_unicode_labels_and_paths(shared_data, tmp_path):

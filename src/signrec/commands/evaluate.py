@@ -18,7 +18,8 @@ from signrec.evaluate.report import _few, evaluate
 # ---- command line --------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="model folder (e.g. RUN/model)")
-    parser.add_argument("data", help="labels.csv (or folder) of landmark files or videos")
+    parser.add_argument("data", help="labels.csv (or folder) of landmark files or videos, or a shard store "
+                                     "(`signrec pack`; a folder or fsspec URL), streamed")
     parser.add_argument("--out", type=Path, help="where to write report and plots (default: MODEL/../evaluation)")
     options.add_backend_argument(parser)
     options.add_json_flag(parser)
@@ -31,10 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from signrec.model.artifact import Classifier
     from signrec.train.run_folder import RunFolder
-    from signrec.video.batch import open_dataset
+    from signrec.video.batch import open_store
 
     classifier = Classifier.load(args.model, backend=args.backend)
-    store = open_dataset(args.data, settings=classifier.landmark_settings(), progress=not args.json)
+    store = open_store(args.data, settings=classifier.landmark_settings(), progress=not args.json)
     classifier.check_landmarks(store.landmark_models, store.name)
     if not args.json:
         for note in store.notes:  # no person found, a repeated row used once (unreadable files: in the report)

@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=options.number(int, RANGES["devices"]),
                         help="processes per node; > 1 trains with DDP")
     parser.add_argument("--num-nodes", type=options.number(int, RANGES["num_nodes"]),
-                        help="machines (launch with torchrun or srun: see the docstring at the top of signrec/train.py)")
+                        help="machines (launch with torchrun or srun: docs/scale.md)")
     parser.add_argument("--accelerator", help=f"Lightning accelerator [{d.accelerator}]")
     parser.add_argument("--threads", type=options.number(int, RANGES["threads"]),
                         help=f"torch threads per process [{d.threads}]")

@@ -5,7 +5,8 @@
 Writes to DIR (default: beside the model, `evaluation/`): report.json (top-1, top-5, macro-F1, per-class
 precision/recall), misclassified.csv (file, true, predicted, confidence), confusion.png and, when the model
 sits in a training run folder, learning_curves.png from the run's CSV log. DATA may be videos: they are
-extracted once and cached (video.batch.open_dataset); files are still named by their videos.
+extracted once and cached (video.batch.open_dataset); files are still named by their videos. DATA may be a shard
+store (`signrec pack`): it is streamed, `CHUNK` sequences in memory at a time, whatever its size.
 
 Clips of signers the model trained or early-stopped on are scored too, with a warning: their accuracy says
 little about new signers.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,12 @@ from signrec.evaluate.metrics import score, seen_signers, trained_signers
 from signrec.evaluate.plots import plot_confusion, plot_learning_curves
 from signrec.files import atomic_path, write_json
 from signrec.landmarks.dataset import Sample
-from signrec.landmarks.layout import LandmarkError
-from signrec.landmarks.store import LandmarkStore, load_all
+from signrec.landmarks.layout import LandmarkError, require_usable
+from signrec.landmarks.shards import ShardStore
+from signrec.landmarks.store import LandmarkStore
+
+CHUNK = 256
+"""Sequences scored at a time: with a shard store, the bound on the landmarks held (about 40 MB of MLR511)."""
 
 
 def evaluate(classifier: Any, store: LandmarkStore, out: str | os.PathLike | None = None,
@@ -46,7 +51,7 @@ def evaluate(classifier: Any, store: LandmarkStore, out: str | os.PathLike | Non
     if not known:
         raise SignrecError(f"none of the dataset's labels ({_few(sorted({s.label for s in samples}))}) are among "
                            f"the model's ({_few(classifier.labels)}); is this the dataset the model was made for?")
-    kept, arrays, bad = load_all(store, known)
+    kept, proba, bad = _predict(classifier, store, known)
     if samples is store.samples:  # the whole dataset: its videos that could not be extracted are bad files too
         bad = [*store.failed, *bad]
     report: dict[str, Any] = {"bad_files": bad, "unknown_labels": sorted({s.label for s in samples} - set(index)),
@@ -56,7 +61,6 @@ def evaluate(classifier: Any, store: LandmarkStore, out: str | os.PathLike | Non
     report["seen_signers"] = seen_signers(kept, trained_signers(classifier, saved_split))
     report["card"] = model_card(classifier.meta)  # what the model is expected to do, beside what it did here
     y = np.array([index[s.label] for s in kept])
-    proba = classifier.predict_proba(arrays)
     report.update(score(y, proba, classifier.labels))
     pred = proba.argmax(1)
     report["misclassified"] = [
@@ -78,6 +82,50 @@ def evaluate(classifier: Any, store: LandmarkStore, out: str | os.PathLike | Non
             report["files"]["learning_curves"] = str(out / "learning_curves.png")
         write_json(out / "report.json", report)
     return report
+
+
+def _read(store: LandmarkStore, samples: Sequence[Sample]) -> Iterator[tuple[Sample, np.ndarray | LandmarkError]]:
+    """Each sample's landmarks, or why they can not be read. A shard store is streamed a row group at a time, in
+    its own order, and a row group it can not read is named in its `errors` instead."""
+    if isinstance(store, ShardStore):
+        yield from store.stream([s.key for s in samples])
+        return
+    for sample in samples:
+        try:
+            yield sample, store.load(sample)
+        except LandmarkError as exc:
+            yield sample, exc
+
+
+def _predict(classifier: Any, store: LandmarkStore, samples: Sequence[Sample]
+             ) -> tuple[list[Sample], np.ndarray, list[str]]:
+    """(samples kept, their probabilities, what was wrong with the others), `CHUNK` sequences in memory at a time:
+    a dataset larger than memory (a shard store) is scored as it streams."""
+    kept: list[Sample] = []
+    probas: list[np.ndarray] = [np.zeros((0, len(classifier.labels)), np.float32)]
+    bad: list[str] = []
+    chunk: list[tuple[Sample, np.ndarray]] = []
+    errors = len(store.errors) if isinstance(store, ShardStore) else 0
+
+    def flush() -> None:
+        if chunk:
+            probas.append(classifier.predict_proba([array for _s, array in chunk]))
+            kept.extend(s for s, _array in chunk)
+            chunk.clear()
+
+    for sample, array in _read(store, samples):
+        try:
+            if isinstance(array, LandmarkError):
+                raise array
+            chunk.append((sample, require_usable(array, store.source(sample))))
+        except LandmarkError as exc:
+            bad.append(str(exc))
+        if len(chunk) == CHUNK:
+            flush()
+    flush()
+    if isinstance(store, ShardStore):
+        bad.extend(store.errors[errors:])
+    return kept, np.concatenate(probas), bad
 
 
 def _few(items: Sequence[str], k: int = 5) -> str:

@@ -285,11 +285,11 @@ IMPORTERS: dict[str, Callable[[Path], Iterator[_Item]]] = {
 
 
 def import_dataset(fmt: str, src: str | os.PathLike, out: str | os.PathLike, progress: bool = True,
-                   shards: str | None = None) -> Report:
+                   shards: str | None = None, shard_mb: float = 256) -> Report:
     """Convert every sequence of `src` into a landmark dataset in `out`; bad files are reported, not fatal.
 
     `shards` ("float32" or "float16"): write a shard store at `out` (a folder or fsspec URL) instead, one sequence
-    at a time, so that memory holds at most the shard being written, whatever the size of the source."""
+    at a time, so that memory holds at most the shard being written (`shard_mb`), whatever the size of the source."""
     if fmt not in IMPORTERS:
         raise SignrecError(f"unknown format {fmt!r}; choose from {sorted(IMPORTERS)}")
     src = Path(src)
@@ -299,7 +299,7 @@ def import_dataset(fmt: str, src: str | os.PathLike, out: str | os.PathLike, pro
     if not items:
         raise FormatError(f"{src}: no sequences found for format {fmt!r}")
     if shards is not None:
-        return _import_shards(fmt, items, str(out), shards, progress)
+        return _import_shards(fmt, items, str(out), shards, shard_mb, progress)
     out = Path(out)
     if any((out / item.relpath).resolve() == item.source.resolve() for item in items):
         raise FormatError(f"{out}: writing there would overwrite the source files; choose another --out")
@@ -321,13 +321,13 @@ def import_dataset(fmt: str, src: str | os.PathLike, out: str | os.PathLike, pro
     return report
 
 
-def _import_shards(fmt: str, items: list[_Item], out: str, dtype: str, progress: bool) -> Report:
+def _import_shards(fmt: str, items: list[_Item], out: str, dtype: str, shard_mb: float, progress: bool) -> Report:
     """The items read one by one straight into shards; in a seeded random order, as `signrec pack` writes."""
     import random
 
     from signrec.landmarks.shards import ShardWriter
 
-    writer = ShardWriter(out, dtype)
+    writer = ShardWriter(out, dtype, shard_mb)
     report = Report(out=out)
     order = list(range(len(items)))
     random.Random(0).shuffle(order)

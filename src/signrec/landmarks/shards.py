@@ -10,7 +10,8 @@ Parquet, because it measured best for this data (BENCHMARKS.md, "Shard format"):
 in the stack, row groups give bounded reads, and page checksums name a damaged shard while the rest stays readable.
 Sequences are packed in a seeded random order, so that a row group mixes signers and signs and a small shuffle
 buffer suffices; `samples` still come in the dataset's own order. Every file is written to a temporary name and
-moved into place, store.json last: a store without it is an unfinished pack, refused until packed again.
+moved into place, store.json last: a store without it is an unfinished pack, refused until packed again (a pack
+into it replaces what the unfinished one wrote).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +40,10 @@ DTYPES = ("float32", "float16")
 ROWS_PER_GROUP = 64
 """Sequences a row group: the unit of reading (~10 MB of MLR511 at float32)."""
 INDEX_COLUMNS = ("key", "label", "signer", "frames", "position", "shard", "row_group", "row")
+
+
+_UNFINISHED = re.compile(r"\.?(shard-\d{5}\.parquet|index\.parquet)(\.part)?")
+"""The files a pack writes before store.json: all that an unfinished pack leaves."""
 
 
 class StoreError(SignrecError):
@@ -95,8 +101,7 @@ class ShardWriter:
         self.url, self.dtype = str(url), dtype
         self.fs, self.root = _fs(url)
         self.root = self.root.rstrip("/")
-        if self.fs.exists(self.root) and self.fs.ls(self.root):
-            raise StoreError(f"{self.url}: exists and is not empty; choose another --out")
+        self._clear_unfinished()
         self.fs.makedirs(self.root, exist_ok=True)
         self.shard_bytes = int(shard_mb * 2**20)
         self.landmark_models = dict(landmark_models or {})
@@ -105,10 +110,24 @@ class ShardWriter:
         self.failed: list[str] = []
         """Sequences of the source that could not be read, each reason naming it: kept in store.json."""
         self._pending = _Pending()
+        self._keys: set[str] = set()
+
+    def _clear_unfinished(self) -> None:
+        """An unfinished pack (its files only, no store.json) is written again; anything else is left alone."""
+        if not self.fs.exists(self.root):
+            return
+        paths = self.fs.ls(self.root, detail=False)
+        if any(not _UNFINISHED.fullmatch(path.rstrip("/").rsplit("/", 1)[-1]) for path in paths):
+            raise StoreError(f"{self.url}: exists and is not empty; choose another --out")
+        for path in paths:
+            self.fs.rm(path)
 
     def add(self, sample: Sample, key: str, array: np.ndarray, position: int) -> None:
         """One sequence; `key` names it in the store (its path relative to the dataset), `position` its row there."""
+        if key in self._keys:
+            raise StoreError(f"{key}: a second sequence under this key; each must have its own")
         array = landmarks.validate(array, key)
+        self._keys.add(key)
         blob = array.astype(np.dtype(self.dtype).newbyteorder("<"), copy=False).tobytes()
         row = len(self._pending.keys)
         self.index.append({"key": key, "label": sample.label, "signer": sample.signer, "frames": len(array),

@@ -21,13 +21,9 @@ def as_store(data: str | os.PathLike | LandmarkStore) -> LandmarkStore:
     (labels.csv or folder, of landmarks or of videos) opened as a folder store, videos extracted once into the
     cache."""
     if isinstance(data, (str, os.PathLike)):
-        from signrec.landmarks.shards import ShardStore, is_store
-        from signrec.video.batch import open_dataset
+        from signrec.video.batch import open_store
 
-        if is_store(data):
-            return ShardStore(data)
-
-        return open_dataset(data)
+        return open_store(data)
     return data
 
 

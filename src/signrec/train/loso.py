@@ -41,11 +41,12 @@ def train_loso(data: str | os.PathLike | LandmarkStore, out: str | os.PathLike, 
     run = RunFolder(out)
     run.check(config, resume)
     store = as_store(data)
-    if isinstance(store, ShardStore):
-        raise SignrecError(f"{store.name}: --loso reads a landmark folder; a shard store is streamed by plain training")
-    _kept, arrays, bad = load_all(store)  # read here only to say what is left out; each fold's process reads it
-    del arrays
-    bad = say_left_out(store, bad)
+    if isinstance(store, ShardStore):  # each fold streams it, as a single run does
+        bad = say_left_out(store, [])
+    else:
+        _kept, arrays, bad = load_all(store)  # read here only to say what is left out; each fold's process reads it
+        del arrays
+        bad = say_left_out(store, bad)
     folds = [signer for signer, _split in dataset.loso_folds(store.samples)]
     results: dict[str, dict[str, Any] | None] = {}
     for signer in folds:
@@ -118,10 +119,15 @@ _FOLD_DATA: dict[str, Any] = {}
 
 
 def _fold_worker_init(store: LandmarkStore, bad: list[str]) -> None:
-    """`bad`: what the parent found left out of `store`, for each fold's split.json."""
-    kept, arrays, _bad = load_all(store)
-    _FOLD_DATA.update(samples=kept, arrays=dict(zip((s.key for s in kept), arrays, strict=True)), bad=bad,
-                      labels=dataset.labels_of(kept), made=store.landmark_models, data=store.name)
+    """`bad`: what the parent found left out of `store`, for each fold's split.json. A shard store is not read
+    here: each fold streams it."""
+    if isinstance(store, ShardStore):
+        kept, arrays = store.samples, store
+    else:
+        kept, loaded, _bad = load_all(store)
+        arrays = dict(zip((s.key for s in kept), loaded, strict=True))
+    _FOLD_DATA.update(samples=kept, arrays=arrays, bad=bad, labels=dataset.labels_of(kept),
+                      made=store.landmark_models, data=store.name)
 
 
 def _fold_worker(signer: str, run: RunFolder, config: TrainConfig, resume: bool,

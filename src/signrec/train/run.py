@@ -25,7 +25,8 @@ start one copy per machine and let the launcher set the rendezvous, e.g. with to
 
 or under SLURM (Lightning reads SLURM_* itself): in an sbatch script with `--nodes=2 --ntasks-per-node=4`,
     srun signrec train DATA --out RUN --devices 4 --num-nodes 2
-RUN must be on storage all nodes share; only global rank 0 writes to it.
+RUN must be on storage all nodes share; only global rank 0 writes to it. docs/scale.md has the whole path,
+resuming after a lost machine included.
 """
 
 from __future__ import annotations

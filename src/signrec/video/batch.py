@@ -27,7 +27,8 @@ import cv2
 from signrec import SignrecError, __version__, landmarks
 from signrec.files import write_json
 from signrec.landmarks.dataset import VIDEO_EXTENSIONS, Sample, deduplicate, read_labels, write_labels
-from signrec.landmarks.store import LABELS, MANIFEST, FolderStore
+from signrec.landmarks.shards import ShardStore, is_store
+from signrec.landmarks.store import LABELS, MANIFEST, FolderStore, LandmarkStore
 from signrec.video.holistic import ExtractError, extract_video
 from signrec.video.settings import MODEL_FIELDS, ExtractSettings
 
@@ -347,6 +348,15 @@ def _write_dataset_labels(jobs: list[Job], out_dir: Path) -> None:
 
 def cache_root() -> Path:
     return Path(os.environ.get("SIGNREC_CACHE") or Path.home() / ".cache" / "signrec")
+
+
+def open_store(data: str | os.PathLike, settings: ExtractSettings = ExtractSettings(), progress: bool = True
+               ) -> LandmarkStore:
+    """Any dataset a command takes: a shard store (a folder or fsspec URL with a store.json) opened to be streamed,
+    anything else opened by `open_dataset`."""
+    if is_store(data):
+        return ShardStore(data)
+    return open_dataset(data, settings, progress=progress)
 
 
 def open_dataset(data: str | os.PathLike, settings: ExtractSettings = ExtractSettings(), workers: int | None = None,
