@@ -395,22 +395,16 @@ def main() -> int:
         print(json.dumps(child_train(args.data, args.out, args.epochs)))
     elif args.what == "_import":
         print(json.dumps(child_import(args.csv, args.out, args.shard_mb)))
-    elif args.what == "kaggle":
+    elif args.what in BENCHES:
         Path(args.work).mkdir(parents=True, exist_ok=True)
-        bench_kaggle(args)
-    elif args.what == "ray":
-        Path(args.work).mkdir(parents=True, exist_ok=True)
-        bench_ray(args)
-    elif args.what == "formats":
-        Path(args.work).mkdir(parents=True, exist_ok=True)
-        bench_formats(args)
-    elif args.what == "shards":
-        Path(args.work).mkdir(parents=True, exist_ok=True)
-        bench_shards(args)
+        BENCHES[args.what](args)
     else:
         cost(args)
     return 0
 
+
+BENCHES = {"kaggle": bench_kaggle, "ray": bench_ray, "formats": bench_formats, "shards": bench_shards}
+"""The measurements that write into --work."""
 
 if __name__ == "__main__":
     sys.exit(main())
